@@ -1,0 +1,117 @@
+"""The `zoo` command. `zoo list` and `zoo describe` read catalog metadata only, so they answer
+without importing TensorFlow.
+
+Example:
+    $ zoo list 'lenet*'
+    $ zoo list --tag recurrent --json
+    $ zoo describe lenet5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import zoo
+from zoo.registry import UnknownModelError, get_spec
+
+
+def _format_count(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def _list(args: argparse.Namespace) -> int:
+    names = zoo.list_models(args.pattern, tag=args.tag)
+    if args.json:
+        print(json.dumps([_summary(name) for name in names], indent=2))
+        return 0
+    if not names:
+        print(f"No model matches pattern={args.pattern!r} tag={args.tag!r}. "
+              "Try `zoo list` for the whole catalog.", file=sys.stderr)
+        return 1
+    rows = [(n, s.family, s.task, _format_count(sum(s.params) if s.params else None), s.summary)
+            for n, s in ((n, get_spec(n)) for n in names)]
+    header = ("NAME", "FAMILY", "TASK", "PARAMS", "SUMMARY")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
+def _summary(name: str) -> dict:
+    spec = get_spec(name)
+    return {"name": name, "family": spec.family, "task": spec.task, "summary": spec.summary,
+            "tags": list(spec.tags),
+            "total_params": sum(spec.params) if spec.params else None}
+
+
+def _describe(args: argparse.Namespace) -> int:
+    described = zoo.describe(args.name)
+    card = described.to_dict()
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"{card['name']}: {card['summary']}")
+    print(f"  family        {card['family']}")
+    print(f"  task          {card['task']}")
+    print(f"  tags          {', '.join(card['tags']) or '-'}")
+    print(f"  input         shape {tuple(card['input_shape'])}, {card['input_dtype']}, "
+          f"values in {card['input_range']}")
+    print(f"  output        shape {tuple(card['output_shape'])}, {card['output']}")
+    print(f"  parameters    {card['trainable_params']:,} trainable, "
+          f"{card['non_trainable_params']:,} non-trainable")
+    print(f"  FLOPs/example {'-' if card['flops'] is None else format(card['flops'], ',')}")
+    print("  config (override with zoo.build(name, key=value)):")
+    for key, value in described.config.items():
+        print(f"    {key} = {value!r}")
+    if card["reference"]:
+        print(f"  reference     {card['reference']['citation']}\n"
+              f"                {card['reference']['url']}")
+    if card["reference_result"]:
+        result = card["reference_result"]
+        print(f"  published     {result['metric']} {result['value']} on {result['dataset']}"
+              f" ({result['source']})")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="Keras Zoo: reference Keras 3 models behind one call.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {zoo.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="list the catalog's models",
+                                  description="List registered models, sorted by name.")
+    listing.add_argument("pattern", nargs="?", metavar="PATTERN",
+                         help="fnmatch-style pattern, e.g. 'lenet*' (quote it in the shell)")
+    listing.add_argument("--tag", metavar="T", help="only models with tag T, e.g. recurrent")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=_list)
+
+    describe = commands.add_parser(
+        "describe", help="show a model's card",
+        description="Show a model's card: spec, default config, parameter counts and FLOPs.")
+    describe.add_argument("name", metavar="NAME", help="catalog name, e.g. lenet")
+    describe.add_argument("--json", action="store_true", help="print the card as JSON")
+    describe.set_defaults(run=_describe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UnknownModelError as error:
+        print(f"zoo: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Each family's natural loss, optimizer and metrics, so `zoo.build(...)` is ready for `fit`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo._lazy import lazy_import
+
+keras = lazy_import("keras")
+zoo_layers = lazy_import("zoo.layers")
+
+
+def compile_classifier(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3,
+                       output_activation: str | None = None) -> None:
+    """Adam and cross-entropy, matched to the head: logits unless an activation is given.
+
+    One output unit means a binary classifier (binary cross-entropy); several mean one
+    unit per class with integer labels (sparse categorical cross-entropy).
+    """
+    from_logits = output_activation is None
+    if model.output_shape[-1] == 1:
+        loss = keras.losses.BinaryCrossentropy(from_logits=from_logits)
+        metrics = [keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5)]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+
+
+def compile_regressor(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3) -> None:
+    """Adam on mean squared error, reporting mean absolute error."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse",
+                  metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
+
+
+def compile_threshold_unit(model, config: Mapping[str, Any]) -> None:
+    """Plain SGD on `PerceptronLoss`: with batch size 1 each step is the perceptron rule."""
+    model.compile(optimizer=keras.optimizers.SGD(config.get("learning_rate", 1.0)),
+                  loss=zoo_layers.PerceptronLoss(),
+                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.5, name="accuracy")])
+
+
+def compile_by_head(model, config: Mapping[str, Any]) -> None:
+    """Classifier losses for logits, sigmoid or softmax heads; regression for anything else."""
+    activation = config.get("output_activation")
+    if activation in (None, "sigmoid", "softmax"):
+        compile_classifier(model, config, output_activation=activation)
+    else:
+        compile_regressor(model, config)

@@ -1,0 +1,122 @@
+"""Recurrent models (Hochreiter & Schmidhuber, 1997): an LSTM text classifier and an LSTM
+for numeric sequences (classification or regression/forecasting).
+
+Padding never changes a prediction: token id 0 is padding and is masked from the embedding
+on (`lstm_text`), and numeric sequences can name a `mask_value` (`lstm_sequence`). The mask
+flows through every LSTM layer (both directions) and the attention pooling.
+"""
+
+from __future__ import annotations
+
+from zoo import validation
+from zoo._lazy import lazy_import
+from zoo.models._compile import compile_classifier, compile_regressor
+from zoo.registry import InputSpec, Reference, register_model
+
+keras = lazy_import("keras")
+zoo_layers = lazy_import("zoo.layers")
+
+__all__ = ["lstm_sequence", "lstm_text"]
+
+HOCHREITER_1997 = Reference(
+    "S. Hochreiter and J. Schmidhuber. Long short-term memory. Neural Computation 9(8), "
+    "1735-1780 (1997).", "https://doi.org/10.1162/neco.1997.9.8.1735")
+TASKS = ("classification", "regression")
+
+
+def _recurrent_stack(x, lstm_units, bidirectional: bool, attention_pooling: bool):
+    """Stacked (Bi)LSTMs; the last one returns its final state unless attention pools."""
+    for i, units in enumerate(lstm_units, start=1):
+        last = i == len(lstm_units)
+        layer = keras.layers.LSTM(units, return_sequences=attention_pooling or not last,
+                                  name=f"lstm_{i}")
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+        x = layer(x)
+    if attention_pooling:
+        x = zoo_layers.AttentionPooling1D(name="attention_pooling")(x)
+    return x
+
+
+def _check_sequence(config) -> None:
+    validation.one_of(*TASKS)("task", config["task"])
+    if config["mask_value"] is not None:
+        validation.real("mask_value", config["mask_value"])
+    if not config["lstm_units"]:
+        raise ValueError("`lstm_units` must list at least one LSTM width. "
+                         f"Received: lstm_units={config['lstm_units']!r}")
+
+
+def _check_text(config) -> None:
+    if not config["lstm_units"]:
+        raise ValueError("`lstm_units` must list at least one LSTM width. "
+                         f"Received: lstm_units={config['lstm_units']!r}")
+
+
+def _compile_sequence(model, config) -> None:
+    if config["task"] == "classification":
+        compile_classifier(model, config)
+    else:
+        compile_regressor(model, config)
+
+
+@register_model(
+    family="lstm",
+    task="text classification",
+    summary="Token ids -> masked embedding -> (Bi)LSTM stack -> attention pooling -> logits.",
+    input=InputSpec(dtype="int32", value_range=(0, "vocab_size"), integer=True),
+    output_shape=(None, "num_classes"),
+    output="logits",
+    tags=("recurrent", "text", "imdb"),
+    reference=HOCHREITER_1997,
+    compile=compile_classifier,
+    validate=_check_text,
+    input_rank=1,
+    params=(2667394, 0),
+    flops=None,  # grows with the sequence length
+)
+def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_units=(64,),
+              bidirectional=True, attention_pooling=True, dropout=0.2, num_classes=2):
+    """Integer token ids with 0 as padding (masked); ids must lie in [0, vocab_size).
+    Dropout applies to the embeddings and to the pooled features."""
+    inputs = keras.Input(input_shape, dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="lstm_text")
+
+
+@register_model(
+    family="lstm",
+    task="regression",
+    summary="LSTM over numeric sequences for forecasting/regression or classification (task=).",
+    input=InputSpec(value_range=(-1.0, 1.0)),
+    output_shape=(None, "num_outputs"),
+    output="values (task='regression') or logits (task='classification')",
+    tags=("recurrent", "time-series"),
+    reference=HOCHREITER_1997,
+    compile=_compile_sequence,
+    validate=_check_sequence,
+    input_rank=2,
+    params=(16961, 0),
+    flops=None,  # grows with the sequence length
+)
+def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_units=(64,),
+                  bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None):
+    """Sequences of feature vectors, shape (time, features). `num_outputs` is the number of
+    predicted values (e.g. the forecast horizon) or, for classification, of classes. Steps
+    whose features all equal `mask_value` are padding and are skipped."""
+    inputs = keras.Input(input_shape, name="sequence")
+    x = inputs
+    if mask_value is not None:
+        x = keras.layers.Masking(mask_value, name="masking")(x)
+    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    name = "logits" if task == "classification" else "values"
+    outputs = keras.layers.Dense(num_outputs, name=name)(x)
+    return keras.Model(inputs, outputs, name="lstm_sequence")

@@ -1,0 +1,405 @@
+"""The catalog: model specs, their cards, and `build`.
+
+Every builder, ours or a user's, joins the catalog through `@register_model`. A builder is a
+plain function whose keyword parameters *are* the model's config: their defaults are the
+default config, so one signature is the single source of truth for what can be overridden.
+
+Nothing here imports Keras or TensorFlow; `build` does, through the builder, when it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from zoo import validation
+
+# A shape or range template: ints are literal, strings name a config key, callables get the config.
+Template = Any
+
+TASKS = (
+    "binary classification",
+    "image classification",
+    "tabular classification",
+    "sequence classification",
+    "text classification",
+    "regression",
+)
+
+
+class UnknownModelError(LookupError, ValueError):
+    """Raised for a model name that is not in the catalog."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """Where a model comes from."""
+
+    citation: str
+    url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceResult:
+    """A published result that the model's recipe should reach."""
+
+    dataset: str
+    metric: str
+    value: float
+    source: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What a model expects per example.
+
+    Args:
+        shape: a config key holding the shape (default `"input_shape"`), a literal tuple, or a
+            function of the config.
+        dtype: the input dtype, e.g. `"float32"` or `"int32"`.
+        value_range: inclusive bounds `(low, high)` of meaningful values; a bound may name a
+            config key (token ids lie in `(0, "vocab_size")`, with the high bound exclusive).
+        integer: values are integers (token ids, binary inputs, pixel counts).
+    """
+
+    shape: Template = "input_shape"
+    dtype: str = "float32"
+    value_range: tuple[Template, Template] = (0.0, 1.0)
+    integer: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything the catalog knows about one entry. Made by `register_model`."""
+
+    name: str
+    family: str
+    task: str
+    summary: str
+    builder: Callable[..., Any] = dataclasses.field(repr=False)
+    defaults: Mapping[str, Any]
+    input: InputSpec
+    output_shape: tuple[Template, ...]
+    output: str
+    tags: tuple[str, ...]
+    reference: Reference | None
+    reference_result: ReferenceResult | None
+    compile: Callable[[Any, Mapping[str, Any]], None] | None = dataclasses.field(repr=False)
+    validate: Callable[[Mapping[str, Any]], None] | None = dataclasses.field(repr=False)
+    input_rank: int | None
+    deterministic: bool
+    params: tuple[int, int] | None
+    flops: int | None
+
+    def resolve_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The default config with `overrides` merged over it, validated.
+
+        Example:
+            >>> zoo.describe("mlp")  # doctest: +SKIP
+            >>> get_spec("mlp").resolve_config({"hidden_units": [32]})["hidden_units"]
+            (32,)
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{self.name!r} got unexpected config key{'s' * (len(unknown) > 1)} "
+                f"{', '.join(map(repr, unknown))}. "
+                f"Accepted keys: {', '.join(sorted(self.defaults))}"
+            )
+        config = validation.check_config({**self.defaults, **overrides}, self.defaults)
+        if self.input_rank is not None and "input_shape" in config:
+            validation.check_rank("input_shape", config["input_shape"], self.input_rank,
+                                  f"{self.name!r} ({self.family})")
+        if self.validate is not None:
+            self.validate(config)
+        return config
+
+
+def _resolve(template: Template, config: Mapping[str, Any]) -> Any:
+    if callable(template):
+        return template(config)
+    if isinstance(template, str):
+        return config[template] if template in config else template
+    if isinstance(template, (tuple, list)):
+        return tuple(_resolve(t, config) for t in template)
+    return template
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """A model's spec, its merged default config and its size: what `zoo describe` shows.
+
+    `input_shape` and `output_shape` are per example and per batch respectively, with `None`
+    for the batch and for variable lengths. Parameter counts and FLOPs (per example, a
+    multiply-add counted as two) are for the default config.
+    """
+
+    name: str
+    family: str
+    task: str
+    summary: str
+    config: dict[str, Any]
+    input_shape: tuple[int | None, ...]
+    input_dtype: str
+    input_range: tuple[float, float]
+    output_shape: tuple[int | None, ...]
+    output: str
+    tags: tuple[str, ...]
+    reference: Reference | None
+    reference_result: ReferenceResult | None
+    trainable_params: int | None
+    non_trainable_params: int | None
+    flops: int | None
+
+    @property
+    def total_params(self) -> int | None:
+        if self.trainable_params is None or self.non_trainable_params is None:
+            return None
+        return self.trainable_params + self.non_trainable_params
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists).
+
+        Example:
+            >>> json.dumps(zoo.describe("lenet").to_dict())  # doctest: +SKIP
+        """
+        out = dataclasses.asdict(self)
+        out["total_params"] = self.total_params
+        return _jsonable(out)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    return value
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_catalog_loaded = False
+
+
+def _load_catalog() -> None:
+    # The built-in entries register themselves on import; import them on first use so
+    # `zoo.registry` works on its own and `zoo.models` can import this module freely.
+    global _catalog_loaded
+    if not _catalog_loaded:
+        _catalog_loaded = True
+        importlib.import_module("zoo.models")
+
+
+def _signature_defaults(builder: Callable[..., Any]) -> dict[str, Any]:
+    defaults = {}
+    for param in inspect.signature(builder).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is param.empty:
+            raise TypeError(
+                f"Builder {builder.__qualname__!r} has parameter {param.name!r} without a "
+                "default. Every builder parameter is a config key and needs a default value."
+            )
+        defaults[param.name] = param.default
+    return defaults
+
+
+def register_model(
+    name: str | None = None,
+    *,
+    family: str,
+    task: str,
+    summary: str,
+    input: InputSpec = InputSpec(),
+    output_shape: Sequence[Template] = (None, "num_classes"),
+    output: str = "logits",
+    tags: Sequence[str] = (),
+    reference: Reference | None = None,
+    reference_result: ReferenceResult | None = None,
+    compile: Callable[[Any, Mapping[str, Any]], None] | None = None,
+    validate: Callable[[Mapping[str, Any]], None] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    input_rank: int | None = None,
+    deterministic: bool = True,
+    params: tuple[int, int] | None = None,
+    flops: int | None = None,
+    overwrite: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a model builder in the catalog (a decorator; stack it to register variants).
+
+    The builder's keyword parameters are the config keys and their defaults the default
+    config; `defaults` overrides some of them for this entry. The builder returns an
+    uncompiled `keras.Model`; `compile(model, config)` compiles it for `zoo.build`.
+
+    Args:
+        name: catalog name; defaults to the builder's function name.
+        family: the model family, e.g. `"lenet"`.
+        task: one of `zoo.registry.TASKS`.
+        summary: one line for `zoo list`.
+        input: what the model takes per example (`InputSpec`).
+        output_shape: the batched output shape; entries may name config keys.
+        output: what the output means, e.g. `"logits"` or `"0/1 step"`.
+        tags: free-form labels for `list_models(tag=...)`.
+        reference: the paper or source.
+        reference_result: a published result the model's recipe should reach.
+        compile: compiles a built model with the family's loss, optimizer and metrics.
+        validate: extra checks on the merged config; raise `ValueError` to reject it.
+        defaults: per-entry default overrides of the builder's signature defaults.
+        input_rank: required length of `input_shape`, if the family fixes it.
+        deterministic: inference is a pure function of the input and the weights.
+        params: stored `(trainable, non_trainable)` counts for the default config, so cards
+            show sizes without building; a test fails when they drift from the model.
+        flops: stored FLOPs per example for the default config (None where it depends on
+            the input, e.g. the sequence length).
+        overwrite: replace an existing entry of the same name instead of raising.
+
+    Example:
+        >>> @zoo.register_model(family="toy", task="regression", summary="One dense unit.",
+        ...                     output_shape=(None, 1), output="value")
+        ... def toy_linear(input_shape=(3,)):
+        ...     inputs = keras.Input(input_shape)
+        ...     return keras.Model(inputs, keras.layers.Dense(1)(inputs), name="toy_linear")
+        >>> zoo.build("toy_linear", compile=False).count_params()  # doctest: +SKIP
+        4
+    """
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {', '.join(map(repr, TASKS))}. Received: task={task!r}")
+
+    def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
+        entry = name or builder.__name__
+        _load_catalog()
+        if entry in _REGISTRY and not overwrite:
+            raise ValueError(
+                f"A model named {entry!r} is already registered. Pick another name, or pass "
+                "overwrite=True to replace it."
+            )
+        signature_defaults = _signature_defaults(builder)
+        unknown = sorted(set(defaults or {}) - set(signature_defaults))
+        if unknown:
+            raise TypeError(f"`defaults` for {entry!r} name keys that {builder.__qualname__!r} "
+                            f"does not take: {', '.join(unknown)}")
+        spec = ModelSpec(
+            name=entry, family=family, task=task, summary=summary, builder=builder,
+            defaults={**signature_defaults, **(defaults or {})}, input=input,
+            output_shape=tuple(output_shape), output=output, tags=tuple(tags),
+            reference=reference, reference_result=reference_result, compile=compile,
+            validate=validate, input_rank=input_rank, deterministic=deterministic,
+            params=params, flops=flops,
+        )
+        spec.resolve_config()  # a broken default config fails at registration, not at build
+        _REGISTRY[entry] = spec
+        return builder
+
+    return decorator
+
+
+def unregister_model(name: str) -> None:
+    """Remove an entry (for user code and tests that register temporary models)."""
+    get_spec(name)
+    del _REGISTRY[name]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The `ModelSpec` registered under `name`; unknown names list the closest matches."""
+    _load_catalog()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if not isinstance(name, str):
+        raise TypeError(f"A model name must be a string. Received: {name!r}")
+    close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+    close += [n for n in sorted(_REGISTRY) if name.lower() in n and n not in close][:3]
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise UnknownModelError(
+        f"No model named {name!r} in the catalog.{hint} "
+        "See zoo.list_models() (or `zoo list`) for every registered name."
+    )
+
+
+def list_models(pattern: str | None = None, *, tag: str | None = None) -> list[str]:
+    """Sorted names of registered models, filtered by an fnmatch pattern and/or a tag.
+
+    Example:
+        >>> zoo.list_models("lenet*")
+        ['lenet', 'lenet5']
+        >>> zoo.list_models(tag="recurrent")
+        ['lstm_sequence', 'lstm_text']
+    """
+    _load_catalog()
+    names = sorted(_REGISTRY)
+    if pattern is not None:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if tag is not None:
+        names = [n for n in names if tag in _REGISTRY[n].tags]
+    return names
+
+
+def card_for(spec: ModelSpec, config: Mapping[str, Any], counts: tuple[int, int] | None,
+             flops: int | None) -> ModelCard:
+    """Assemble the card of `spec` built with `config` (used by `describe`)."""
+    low, high = _resolve(spec.input.value_range, config)
+    return ModelCard(
+        name=spec.name, family=spec.family, task=spec.task, summary=spec.summary,
+        config=dict(config), input_shape=tuple(_resolve(spec.input.shape, config)),
+        input_dtype=spec.input.dtype, input_range=(low, high),
+        output_shape=_resolve(spec.output_shape, config), output=spec.output, tags=spec.tags,
+        reference=spec.reference, reference_result=spec.reference_result,
+        trainable_params=counts[0] if counts else None,
+        non_trainable_params=counts[1] if counts else None, flops=flops,
+    )
+
+
+def describe(name: str) -> ModelCard:
+    """The card of a registered model with its default config.
+
+    Built-in entries carry stored parameter counts, so this does not import TensorFlow;
+    for an entry registered without `params`, the model is built once to count them.
+
+    Example:
+        >>> card = zoo.describe("lenet")
+        >>> card.config["num_classes"], card.trainable_params
+        (10, 61706)
+    """
+    spec = get_spec(name)
+    config = spec.resolve_config()
+    counts, flops = spec.params, spec.flops
+    if counts is None:
+        from zoo import complexity  # imports Keras: only for entries without stored counts
+
+        model = spec.builder(**config)
+        counts = complexity.count_params(model)
+    return card_for(spec, config, counts, flops)
+
+
+def build(name: str, *, compile: bool = True, **overrides: Any):
+    """Build the catalog model `name` with `overrides` merged over its default config.
+
+    Returns a `keras.Model` named after the entry. With `compile=True` it is compiled with
+    the family's natural loss, optimizer and metrics, so `model.fit(dataset)` works at once.
+
+    Raises:
+        UnknownModelError: `name` is not registered (the message lists close names).
+        TypeError: an override key the model does not take (the message lists accepted keys).
+        ValueError: an invalid value (the message names the parameter and the value).
+
+    Example:
+        >>> model = zoo.build("lenet", input_shape=(32, 32, 3), num_classes=100)
+        >>> model.output_shape
+        (None, 100)
+    """
+    spec = get_spec(name)
+    config = spec.resolve_config(overrides)
+    model = spec.builder(**config)
+    if model.name != spec.name:
+        # Entries that share a builder still get their own name (saved weights load by it).
+        model.name = spec.name
+    if compile and spec.compile is not None:
+        spec.compile(model, config)
+    return model
