@@ -1,0 +1,107 @@
+"""The contract every catalog entry meets, parametrized over `zoo.list_models()`.
+
+A newly registered model is tested here with no new test code. Backend-neutral: the same
+file runs under KERAS_BACKEND=jax for the deterministic entries (see test_jax_backend.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import complexity
+from zoo.registry import _resolve, get_spec
+from conftest import example_batch, example_labels
+
+ENTRIES = [
+    name for name in zoo.list_models()
+    if keras.backend.backend() == "tensorflow" or get_spec(name).deterministic
+]
+BATCH = 4
+
+
+def _outputs(model, x) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def _build(name):
+    model = zoo.build(name)
+    return model, get_spec(name).resolve_config()
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_forward_pass_gives_documented_shape_and_finite_values(name):
+    model, config = _build(name)
+    out = _outputs(model, example_batch(name, config, BATCH))
+    expected = tuple(BATCH if d is None else d for d in _resolve(get_spec(name).output_shape, config))
+    assert model.name == name
+    assert out.shape == expected
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_one_training_step_updates_every_trainable_weight(name):
+    model, config = _build(name)
+    x, y = example_batch(name, config, BATCH), example_labels(name, model, BATCH)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.weights]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert math.isfinite(logs["loss"])
+    after = {id(w): keras.ops.convert_to_numpy(w) for w in model.weights}
+    trainable = {id(w) for w in model.trainable_weights}
+    for weight, old in zip(model.weights, before):
+        changed = not np.array_equal(old, after[id(weight)])
+        if id(weight) in trainable:
+            # Adam moves a weight iff its gradient is non-zero: this is "receives a gradient".
+            assert changed, f"{weight.path} received no gradient"
+        elif not get_spec(name).params[0]:
+            assert not changed, f"{weight.path} of an untrainable model changed"
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_get_config_from_config_round_trips(name):
+    model, config = _build(name)
+    rebuilt = keras.Model.from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config()
+    rebuilt.set_weights(model.get_weights())
+    x = example_batch(name, config, BATCH)
+    np.testing.assert_allclose(_outputs(rebuilt, x), _outputs(model, x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_keras_file_save_and_load_gives_identical_outputs(name, tmp_path):
+    model, config = _build(name)
+    x, y = example_batch(name, config, BATCH), example_labels(name, model, BATCH)
+    model.train_on_batch(x, y)  # saved weights must be trained ones, not initial values
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(_outputs(loaded, x), _outputs(model, x), rtol=1e-6, atol=1e-6)
+    # Compiled state survives too, so a loaded model keeps training with the same loss.
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True)["loss"] == pytest.approx(
+        model.evaluate(x, y, verbose=0, return_dict=True)["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in ENTRIES if get_spec(n).deterministic])
+def test_saved_model_export_gives_identical_outputs(name, tmp_path):
+    import tensorflow as tf
+
+    model, config = _build(name)
+    x = example_batch(name, config, BATCH)
+    model.export(str(tmp_path / name), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / name))
+    served = loaded.signatures["serving_default"](tf.constant(x))
+    (output,) = served.values()
+    np.testing.assert_allclose(output.numpy(), _outputs(model, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_card_parameter_counts_match_the_built_model(name):
+    model, _ = _build(name)
+    card = zoo.describe(name)
+    assert (card.trainable_params, card.non_trainable_params) == complexity.count_params(model), (
+        f"{name}: update params= in its register_model call to {complexity.count_params(model)}")
+    assert card.total_params == model.count_params()
