@@ -9,19 +9,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 import numpy as np
 import pytest
 
-from zoo.registry import get_spec
+from zoo.registry import get_spec, resolve_template
 
 VARIABLE_LENGTH = 6  # stands in for `None` dimensions (sequence lengths)
 
 
 def example_batch(name: str, config: dict, batch: int = 4, seed: int = 0) -> np.ndarray:
     """A batch of valid inputs for catalog entry `name` built with `config`."""
-    from zoo.registry import _resolve
-
     spec = get_spec(name)
     rng = np.random.default_rng(seed)
-    shape = tuple(VARIABLE_LENGTH if d is None else d for d in _resolve(spec.input.shape, config))
-    low, high = _resolve(spec.input.value_range, config)
+    shape = tuple(VARIABLE_LENGTH if d is None else d for d in resolve_template(spec.input.shape, config))
+    low, high = resolve_template(spec.input.value_range, config)
     if low is None or high is None:
         values = rng.normal(size=(batch, *shape))
     elif spec.input.integer:

@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from zoo import complexity
-from zoo.registry import _resolve, get_spec
+from zoo.registry import get_spec, resolve_template
 from conftest import example_batch, example_labels
 
 ENTRIES = [
@@ -37,7 +37,7 @@ def _build(name):
 def test_forward_pass_gives_documented_shape_and_finite_values(name):
     model, config = _build(name)
     out = _outputs(model, example_batch(name, config, BATCH))
-    expected = tuple(BATCH if d is None else d for d in _resolve(get_spec(name).output_shape, config))
+    expected = tuple(BATCH if d is None else d for d in resolve_template(get_spec(name).output_shape, config))
     assert model.name == name
     assert out.shape == expected
     assert np.isfinite(out).all()

@@ -103,3 +103,10 @@ def test_builder_parameters_need_defaults_and_tasks_are_checked():
     with pytest.raises(ValueError, match="`task` must be one of"):
         zoo.register_model("temp_bad_task", family="x", task="clustering", summary="x")
     assert "temp_no_default" not in zoo.list_models()
+
+
+def test_recurrent_and_convolutional_stacks_need_at_least_one_layer():
+    with pytest.raises(ValueError, match=r"`lstm_units` must be a non-empty list .*Received: lstm_units=\[\]"):
+        zoo.build("lstm_text", lstm_units=[])
+    with pytest.raises(ValueError, match=r"Received: lstm_units=\(\)"):
+        zoo.build("lstm_sequence", lstm_units=())

@@ -101,7 +101,6 @@ class ModelSpec:
         """The default config with `overrides` merged over it, validated.
 
         Example:
-            >>> zoo.describe("mlp")  # doctest: +SKIP
             >>> get_spec("mlp").resolve_config({"hidden_units": [32]})["hidden_units"]
             (32,)
         """
@@ -122,13 +121,19 @@ class ModelSpec:
         return config
 
 
-def _resolve(template: Template, config: Mapping[str, Any]) -> Any:
+def resolve_template(template: Template, config: Mapping[str, Any]) -> Any:
+    """Fill a spec's shape or range template from a config.
+
+    Example:
+        >>> resolve_template((None, "num_classes"), {"num_classes": 10})
+        (None, 10)
+    """
     if callable(template):
         return template(config)
     if isinstance(template, str):
         return config[template] if template in config else template
     if isinstance(template, (tuple, list)):
-        return tuple(_resolve(t, config) for t in template)
+        return tuple(resolve_template(t, config) for t in template)
     return template
 
 
@@ -344,12 +349,12 @@ def list_models(pattern: str | None = None, *, tag: str | None = None) -> list[s
 def card_for(spec: ModelSpec, config: Mapping[str, Any], counts: tuple[int, int] | None,
              flops: int | None) -> ModelCard:
     """Assemble the card of `spec` built with `config` (used by `describe`)."""
-    low, high = _resolve(spec.input.value_range, config)
+    low, high = resolve_template(spec.input.value_range, config)
     return ModelCard(
         name=spec.name, family=spec.family, task=spec.task, summary=spec.summary,
-        config=dict(config), input_shape=tuple(_resolve(spec.input.shape, config)),
+        config=dict(config), input_shape=tuple(resolve_template(spec.input.shape, config)),
         input_dtype=spec.input.dtype, input_range=(low, high),
-        output_shape=_resolve(spec.output_shape, config), output=spec.output, tags=spec.tags,
+        output_shape=resolve_template(spec.output_shape, config), output=spec.output, tags=spec.tags,
         reference=spec.reference, reference_result=spec.reference_result,
         trainable_params=counts[0] if counts else None,
         non_trainable_params=counts[1] if counts else None, flops=flops,

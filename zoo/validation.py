@@ -83,6 +83,14 @@ def positive_ints(key: str, value: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def layer_widths(key: str, value: Any) -> tuple[int, ...]:
+    """A non-empty sequence of positive integers: the widths of at least one layer."""
+    widths = positive_ints(key, value)
+    if not widths:
+        _fail(key, "a non-empty list of positive integers", value)
+    return widths
+
+
 def reals(key: str, value: Any) -> tuple[float, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
         _fail(key, "a non-empty list of numbers", value)
@@ -127,8 +135,8 @@ CHECKS: dict[str, Check] = {
     "kernel_size": positive_int,
     "hidden_units": positive_ints,
     "dense_units": positive_ints,
-    "filters": positive_ints,
-    "lstm_units": positive_ints,
+    "filters": layer_widths,
+    "lstm_units": layer_widths,
     "dropout": rate,
     "recurrent_dropout": rate,
     "l1": non_negative_float,

@@ -42,15 +42,6 @@ def _check_sequence(config) -> None:
     validation.one_of(*TASKS)("task", config["task"])
     if config["mask_value"] is not None:
         validation.real("mask_value", config["mask_value"])
-    if not config["lstm_units"]:
-        raise ValueError("`lstm_units` must list at least one LSTM width. "
-                         f"Received: lstm_units={config['lstm_units']!r}")
-
-
-def _check_text(config) -> None:
-    if not config["lstm_units"]:
-        raise ValueError("`lstm_units` must list at least one LSTM width. "
-                         f"Received: lstm_units={config['lstm_units']!r}")
 
 
 def _compile_sequence(model, config) -> None:
@@ -70,7 +61,6 @@ def _compile_sequence(model, config) -> None:
     tags=("recurrent", "text", "imdb"),
     reference=HOCHREITER_1997,
     compile=compile_classifier,
-    validate=_check_text,
     input_rank=1,
     params=(2667394, 0),
     flops=None,  # grows with the sequence length
