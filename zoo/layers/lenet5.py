@@ -44,7 +44,7 @@ class Subsampling2D(keras.layers.Layer):
         activation: activation name or function applied after the affine map.
 
     Example:
-        >>> Subsampling2D(2, activation="zoo>lecun_tanh")(np.ones((1, 28, 28, 6))).shape  # doctest: +SKIP
+        >>> Subsampling2D(2, activation=lecun_tanh)(np.ones((1, 28, 28, 6))).shape  # doctest: +SKIP
         (1, 14, 14, 6)
     """
 
@@ -87,7 +87,10 @@ class ConnectionTableConv2D(keras.layers.Layer):
 
     Example:
         >>> c3 = ConnectionTableConv2D(LENET5_C3_TABLE, kernel_size=5)
-        >>> c3.count_params() after building on 14×14×6 maps: 1516  # doctest: +SKIP
+        >>> c3(np.zeros((1, 14, 14, 6), "float32")).shape  # doctest: +SKIP
+        (1, 10, 10, 16)
+        >>> c3.count_params()  # the paper's 1,516, where a full conv has 2,416  # doctest: +SKIP
+        1516
     """
 
     def __init__(self, connections, kernel_size: int = 5, activation=None, **kwargs):
