@@ -1,0 +1,220 @@
+"""Versioned, atomic SavedModel export in the layout TensorFlow Serving loads.
+
+    saved_models/<model_name>/<version>/      integer versions; the next free one by default
+        saved_model.pb, variables/            signature `serving_default`: a named input, and
+                                              outputs `logits`, `probabilities`, `classes` for
+                                              classifiers (`classes` alone for threshold units,
+                                              `predictions` for regressors)
+        assets.extra/model_card.json          name, config, dataset, metrics, versions, commit
+        assets.extra/tf_serving_warmup_requests   PredictionLog records TF Serving replays
+
+A version is written to a hidden temporary directory beside it and renamed into place only
+when complete, so a crash never leaves a half-written version that a server could load (TF
+Serving, like `zoo serve`, only looks at directories named by an integer).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+import zoo
+
+HEADS = ("logits", "binary_logits", "probabilities", "classes", "values")
+CARD_FILE = "model_card.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+SIGNATURE = "serving_default"
+
+
+def head_of(model) -> str:
+    """What a compiled model outputs, read from its loss: one of `HEADS`.
+
+    Example:
+        >>> head_of(zoo.build("lenet"))  # doctest: +SKIP
+        'logits'
+    """
+    import keras
+
+    loss = model.loss
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return "logits" if loss.from_logits else "probabilities"
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return "binary_logits" if loss.from_logits else "probabilities"
+    if type(loss).__name__ == "PerceptronLoss":
+        return "classes"
+    return "values"
+
+
+def next_version(model_dir: str | os.PathLike) -> int:
+    """One more than the largest integer version under `model_dir` (1 when there is none).
+
+    Example:
+        >>> next_version("/nonexistent/lenet")
+        1
+    """
+    path = Path(model_dir)
+    versions = [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()] if path.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name: str | None = None,
+                 version: int | None = None, head: str | None = None, input_name: str = "inputs",
+                 input_spec: tf.TensorSpec | None = None, preprocessor=None,
+                 card: Mapping[str, Any] | None = None, warmup_inputs=None) -> Path:
+    """Exports `model` to `export_dir/<name>/<version>/` atomically; returns that path.
+
+    `name` defaults to the model's name, `version` to the next free integer, `head` to what
+    the model's loss says it outputs. `preprocessor` (e.g. a `TextVectorization` layer) runs
+    inside the signature before the model, with `input_spec` describing the raw input.
+    `card` is stored as `assets.extra/model_card.json` with library versions and the git
+    commit added; `warmup_inputs` (a few real inputs) become TF Serving warm-up requests.
+
+    Example:
+        >>> path = export_model(zoo.build("lenet"), "saved_models", input_name="images")  # doctest: +SKIP
+        >>> path.name  # doctest: +SKIP
+        '1'
+    """
+    name = name or model.name
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"`name` must be a plain directory name. Received: name={name!r}")
+    head = head or head_of(model)
+    if head not in HEADS:
+        raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={head!r}")
+    parent = Path(export_dir) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    version = next_version(parent) if version is None else version
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
+    target = parent / str(version)
+    if target.exists():
+        raise FileExistsError(f"Version {version} of {name!r} already exists at {target}; "
+                              "leave `version` unset to take the next free number.")
+    if input_spec is None:
+        input_spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+    input_spec = tf.TensorSpec(input_spec.shape, input_spec.dtype, name=input_name)
+
+    staging = parent / f".{version}.incomplete-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_saved_model(model, staging, head, input_spec, preprocessor)
+        extra = staging / "assets.extra"
+        extra.mkdir()
+        full_card = {"name": name, "version": version, "head": head,
+                     "signature": {"name": SIGNATURE, "input": input_name,
+                                   "input_dtype": input_spec.dtype.name,
+                                   "input_shape": list(input_spec.shape.as_list())},
+                     **(card or {}), "exported_at": _now(), "libraries": library_versions(),
+                     "git_commit": git_commit()}
+        (extra / CARD_FILE).write_text(json.dumps(full_card, indent=2, default=_jsonable) + "\n")
+        if warmup_inputs is not None:
+            write_warmup_requests(extra / WARMUP_FILE, name, input_name, warmup_inputs)
+        os.rename(staging, target)  # atomic on one filesystem: the version appears complete
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor) -> None:
+    import keras
+
+    def serve(inputs):
+        features = preprocessor(inputs) if preprocessor is not None else inputs
+        outputs = tf.cast(model(features, training=False), tf.float32)
+        if head == "logits":
+            return {"logits": outputs, "probabilities": tf.nn.softmax(outputs),
+                    "classes": tf.argmax(outputs, axis=-1)}
+        if head == "binary_logits":
+            positive = tf.sigmoid(outputs)
+            return {"logits": outputs, "probabilities": tf.concat([1 - positive, positive], -1),
+                    "classes": tf.cast(positive[:, 0] > 0.5, tf.int64)}
+        if head == "probabilities":
+            if outputs.shape[-1] == 1:
+                outputs = tf.concat([1 - outputs, outputs], -1)
+            return {"probabilities": outputs, "classes": tf.argmax(outputs, axis=-1)}
+        if head == "classes":
+            return {"classes": tf.cast(tf.reshape(outputs, [-1]) > 0.5, tf.int64)}
+        return {"predictions": outputs}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if preprocessor is not None:
+        archive.track(preprocessor)
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[input_spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def write_warmup_requests(path: Path, model_name: str, input_name: str, inputs) -> int:
+    """Writes TF Serving warm-up records: each input alone, then all of them as one batch.
+
+    Returns the number of records. TF Serving replays them before it reports the version
+    AVAILABLE, so the first real request does not pay for graph tracing.
+    """
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    inputs = np.asarray(inputs)
+    batches = [inputs[i:i + 1] for i in range(len(inputs))] + ([inputs] if len(inputs) > 1 else [])
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in batches:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE))
+            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(batch))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return len(batches)
+
+
+def read_card(version_dir: str | os.PathLike) -> dict[str, Any]:
+    """The model card stored in an export's `assets.extra/`."""
+    return json.loads((Path(version_dir) / "assets.extra" / CARD_FILE).read_text())
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries an export depends on, for its card."""
+    import importlib.metadata as metadata
+
+    versions = {"python": platform.python_version(), "keras-zoo": zoo.__version__}
+    for package in ("tensorflow", "keras", "tensorflow-probability", "tensorflow-datasets", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_commit() -> str | None:
+    """The project's git commit (with `-dirty` for uncommitted changes), or None outside git."""
+    root = Path(zoo.__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set, np.ndarray)):
+        return list(value)
+    return str(value)
