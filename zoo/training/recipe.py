@@ -1,0 +1,209 @@
+"""`run`: the path every recipe shares, from a resolved config to an evaluated, exported model.
+
+A recipe supplies its config and a `load_data(config) -> RecipeData`; `run` does the rest:
+
+1. prints the resolved config and writes it to `<model_dir>/config.json`;
+2. chooses the `tf.distribute` strategy (`zoo.training.strategy`);
+3. loads the data and batches it with `zoo.data.pipeline` at the global batch size;
+4. builds and compiles the catalog model inside the strategy's scope;
+5. trains with Keras' progress bar, `BackupAndRestore` (a killed run restarted with the
+   same command resumes from its last completed epoch), TensorBoard logs and a CSV history,
+   all in the model dir;
+6. evaluates on the test split, writes `metrics.json` and `curves.png`;
+7. exports a new SavedModel version with its card and warm-up requests (`zoo.export`);
+8. prints a one-line summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from zoo import data as zoo_data
+from zoo import export as zoo_export
+from zoo.training import report
+from zoo.training.config import RecipeConfig
+from zoo.training.strategy import select_strategy, split_cpu, strategy_name
+
+
+@dataclasses.dataclass
+class RecipeData:
+    """What a recipe's `load_data` returns: unbatched (x, y) datasets and how to read them.
+
+    `model_config` holds the keys the data decides (`input_shape`, `num_classes`, ...).
+    `preprocess(x, y)` runs per example in the pipeline, before the cache; `augment(x, y)` per
+    training batch. `preprocessor` is a Keras layer exported in front of the model, so the
+    SavedModel takes raw inputs (`input_spec`), e.g. text for a model trained on token ids.
+    """
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    model_config: dict[str, Any]
+    validation: tf.data.Dataset | None = None
+    input_name: str = "inputs"
+    preprocess: Callable | None = None
+    augment: Callable | None = None
+    preprocessor: Any = None
+    input_spec: tf.TensorSpec | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """A finished run: the trained model, its test metrics, history and where files went."""
+
+    model: Any
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+    model_dir: Path
+    export_path: Path | None
+    seconds: float
+    summary: str
+    data: RecipeData
+
+
+def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -> RunResult:
+    """Trains, evaluates and exports `config.model` on the data `load_data` gives.
+
+    Example:
+        >>> result = run(parse_config(Config, ["--dataset", "digits"]), load_data)  # doctest: +SKIP
+        >>> result.export_path  # doctest: +SKIP
+        PosixPath('saved_models/lenet/1')
+    """
+    import keras
+
+    model_dir = Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Recipe {_recipe_name(config)}, config:\n{config.summary()}", flush=True)
+    (model_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    if config.cpu_devices:
+        split_cpu(config.cpu_devices)
+    strategy = select_strategy(config.strategy)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise NotImplementedError(
+            f"Keras {keras.__version__}'s `fit` does not work under MultiWorkerMirroredStrategy "
+            "yet (keras-team/keras#20585, tensorflow/tensorflow#72388). Unset TF_CONFIG and use "
+            "--strategy mirrored or default.")
+
+    data = load_data(config)
+    # Seeded after loading: preparing a dataset on first use draws random numbers, and a run
+    # must not depend on whether its data were already prepared.
+    keras.utils.set_random_seed(config.seed)
+    train = zoo_data.pipeline(data.train, batch_size=config.batch_size, training=True,
+                              seed=config.seed, preprocess=data.preprocess, augment=data.augment)
+    validation = None if data.validation is None else zoo_data.pipeline(
+        data.validation, batch_size=config.batch_size, training=False, preprocess=data.preprocess)
+    test = zoo_data.pipeline(data.test, batch_size=config.batch_size, training=False,
+                             preprocess=data.preprocess)
+
+    previous_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(config.precision)
+    try:
+        with strategy.scope():
+            model = zoo.build(config.model, **{**data.model_config, **config.model_config})
+            model.optimizer.learning_rate = config.learning_rate
+            model.jit_compile = config.jit_compile
+            model.steps_per_execution = _steps_per_execution(config, strategy)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+
+    backup_dir = model_dir / "backup"
+    resuming = (backup_dir / "training_metadata.json").exists()
+    history_path = model_dir / "history.csv"
+    callbacks = [  # the history row is written before the backup that marks the epoch done
+        keras.callbacks.CSVLogger(str(history_path), append=resuming),
+        keras.callbacks.TensorBoard(str(model_dir / "logs")),
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
+    ]
+    if resuming:
+        print(f"Resuming from the backup in {backup_dir}", flush=True)
+    start = time.perf_counter()
+    model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
+              shuffle=False)  # the pipeline shuffles, with the seed
+    seconds = time.perf_counter() - start
+    metrics = {key: float(value) for key, value in
+               model.evaluate(test, verbose=0, return_dict=True).items()}
+    history = report.read_history(history_path)
+    (model_dir / "metrics.json").write_text(json.dumps(
+        {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
+    curves = report.plot_history(history, model_dir / "curves.png",
+                                 title=f"{config.model} on {config.dataset}")
+
+    export_path = None
+    if config.export:
+        warmup = np.stack([x.numpy() for x, _ in data.test.take(4)])
+        card = {"recipe": _recipe_name(config), "config": config.to_dict(),
+                "dataset": {"name": config.dataset, "train_split": config.train_split,
+                            "test_split": config.test_split, **data.metadata},
+                "metrics": {"test": metrics}, "training_seconds": round(seconds, 3),
+                "epochs": len(history.get("epoch", [])), "strategy": strategy_name(strategy)}
+        export_path = zoo_export.export_model(
+            model, config.export_dir, name=config.model, input_name=data.input_name,
+            input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
+            warmup_inputs=_as_serving_input(warmup, data.input_spec, model))
+    summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
+                                  seconds=seconds, strategy=strategy_name(strategy),
+                                  export=str(export_path) if export_path else None, curves=str(curves))
+    print(summary, flush=True)
+    if export_path is not None:
+        outputs = ", ".join(_signature_outputs(export_path))
+        print(f"Exported SavedModel version {export_path.name} to {export_path}/ (serving_default: "
+              f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
+              f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
+    return RunResult(model, metrics, history, model_dir, export_path, seconds, summary, data)
+
+
+def _steps_per_execution(config: RecipeConfig, strategy) -> int:
+    """The config's value, except 1 under several replicas: with Keras 3.15 / TF 2.21, `fit`
+    under MirroredStrategy with steps_per_execution > 1 fails ("You must feed a value for
+    placeholder tensor ... while/cond/Placeholder"), even with evenly split batches."""
+    if config.steps_per_execution > 1 and strategy.num_replicas_in_sync > 1:
+        print(f"Note: steps_per_execution {config.steps_per_execution} -> 1: Keras' fit fails with "
+              "several steps per call under MirroredStrategy.", flush=True)
+        return 1
+    return config.steps_per_execution
+
+
+def _recipe_name(config: RecipeConfig) -> str:
+    """The recipe's script name (`lenet_mnist`), also when it runs as `__main__`."""
+    module = sys.modules.get(type(config).__module__)
+    path = getattr(module, "__file__", None)
+    return Path(path).stem if path else type(config).__module__
+
+
+def _signature_outputs(export_path: Path) -> list[str]:
+    return sorted(zoo_export.read_card(export_path).get("outputs", []))
+
+
+def _as_serving_input(examples: np.ndarray, input_spec, model) -> np.ndarray:
+    """Raw test examples in the dtype the exported signature takes."""
+    dtype = input_spec.dtype if input_spec is not None else tf.as_dtype(model.inputs[0].dtype)
+    return examples if dtype == tf.string else examples.astype(dtype.as_numpy_dtype)
+
+
+def run_script(main: Callable[[], Any]) -> int:
+    """Runs a recipe's `main` as a script: expected failures print one clear line, exit 1.
+
+    A dataset that is not available offline, or a strategy that cannot train, is the user's
+    situation to fix, not a bug: it gets its message without a traceback.
+
+    Example:
+        >>> if __name__ == "__main__":  # doctest: +SKIP
+        ...     raise SystemExit(run_script(main))
+    """
+    try:
+        main()
+    except (zoo_data.DatasetUnavailableError, NotImplementedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,147 @@
+"""Data for each kind of recipe: TFDS splits turned into `RecipeData` the runner can batch.
+
+Recipes of the same task share one function here (every MNIST-format recipe reads images
+the same way); what differs between recipes is their config.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from zoo import data
+from zoo.training.config import RecipeConfig
+from zoo.training.recipe import RecipeData
+
+MAX_SHIFT = 0.1  # fraction of the image: about 3 pixels on 28x28
+MAX_ROTATION_DEGREES = 10.0
+
+
+def load_splits(config: RecipeConfig):
+    """(train, validation or None, test), info: the config's TFDS splits as (x, y) pairs."""
+    splits = [config.train_split, config.test_split]
+    if config.validation_split:
+        splits.insert(1, config.validation_split)
+    datasets, info = data.load(config.dataset, splits, data_dir=config.data_dir, seed=config.seed)
+    validation = datasets[1] if config.validation_split else None
+    return datasets[0], validation, datasets[-1], info
+
+
+def _supervised_features(info, config):
+    if not info.supervised_keys:
+        raise ValueError(f"Dataset {config.dataset!r} has no supervised (input, label) keys; "
+                         "recipes need a supervised dataset.")
+    x_key, y_key = info.supervised_keys[:2]
+    return info.features[x_key], info.features[y_key]
+
+
+def image_augmenter(seed: int):
+    """Small random shifts and rotations, filled with background (0), for training batches.
+
+    LeNet-5's published 0.8% MNIST error used such distortions of the training set.
+
+    Example:
+        >>> augment = image_augmenter(seed=0)  # doctest: +SKIP
+        >>> images, labels = augment(images, labels)  # doctest: +SKIP
+    """
+    import keras
+
+    shift = keras.layers.RandomTranslation(MAX_SHIFT, MAX_SHIFT, fill_mode="constant", seed=seed)
+    rotate = keras.layers.RandomRotation(MAX_ROTATION_DEGREES / 360, fill_mode="constant", seed=seed + 1)
+
+    def augment(images, labels):
+        return rotate(shift(images, training=True), training=True), labels
+
+    return augment
+
+
+def image_classification(config: RecipeConfig, *, augment: bool = False) -> RecipeData:
+    """Images (uint8 pixels cast to float32, unscaled: models rescale) with integer labels.
+
+    Example:
+        >>> data = image_classification(config)  # doctest: +SKIP
+        >>> data.model_config  # doctest: +SKIP
+        {'input_shape': (28, 28, 1), 'num_classes': 10}
+    """
+    train, validation, test, info = load_splits(config)
+    image, label = _supervised_features(info, config)
+    if None in image.shape:
+        raise ValueError(f"Dataset {config.dataset!r} has images of varying size {image.shape}; "
+                         "these recipes need fixed-size images (MNIST-like datasets).")
+
+    def to_float(pixels, label):
+        return tf.cast(pixels, tf.float32), label
+
+    return RecipeData(
+        train=train, validation=validation, test=test, input_name="images",
+        model_config={"input_shape": tuple(image.shape), "num_classes": label.num_classes},
+        preprocess=to_float, augment=image_augmenter(config.seed) if augment else None,
+        metadata={"classes": list(label.names)})
+
+
+def tabular_classification(config: RecipeConfig, *, keep_classes: tuple[int, ...] | None = None) -> RecipeData:
+    """Feature vectors with integer labels; `keep_classes` keeps those classes, relabelled 0..k-1.
+
+    Example:
+        >>> data = tabular_classification(config, keep_classes=(0, 1))  # setosa vs versicolor  # doctest: +SKIP
+    """
+    train, validation, test, info = load_splits(config)
+    features, label = _supervised_features(info, config)
+    names = list(label.names)
+    preprocess = None
+    if keep_classes is not None:
+        keep = tf.constant(keep_classes, tf.int64)
+
+        def kept(x, y):
+            return tf.reduce_any(tf.equal(tf.cast(y, tf.int64), keep))
+
+        def relabel(x, y):
+            return tf.cast(x, tf.float32), tf.argmax(tf.cast(tf.equal(tf.cast(y, tf.int64), keep), tf.int64))
+
+        train, test = _filtered(train, kept), _filtered(test, kept)
+        validation = _filtered(validation, kept) if validation is not None else None
+        preprocess = relabel
+        names = [names[i] for i in keep_classes]
+    return RecipeData(
+        train=train, validation=validation, test=test, input_name="features",
+        model_config={"input_shape": tuple(features.shape), "num_classes": len(names)},
+        preprocess=preprocess or (lambda x, y: (tf.cast(x, tf.float32), y)),
+        metadata={"classes": names})
+
+
+def _filtered(dataset: tf.data.Dataset, predicate) -> tf.data.Dataset:
+    """`dataset.filter(predicate)` with its size counted (one pass: tabular data is small).
+
+    A filtered dataset's size is unknown to tf.data, and Keras then warns at the end of the
+    first epoch that the input "ran out of data".
+    """
+    dataset = dataset.filter(predicate)
+    count = int(dataset.reduce(0, lambda count, _: count + 1))
+    return dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def text_classification(config: RecipeConfig, *, vocab_size: int, sequence_length: int) -> RecipeData:
+    """Text tokenised by a `TextVectorization` layer adapted on the training split.
+
+    The layer is exported in front of the model, so the SavedModel takes raw strings.
+
+    Example:
+        >>> data = text_classification(config, vocab_size=20000, sequence_length=200)  # doctest: +SKIP
+    """
+    import keras
+
+    train, validation, test, info = load_splits(config)
+    _, label = _supervised_features(info, config)
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=vocab_size, output_sequence_length=sequence_length, name="tokenizer")
+    vectorizer.adapt(train.map(lambda text, _: text).batch(1024))
+
+    def tokenize(text, label):
+        return vectorizer(text[None])[0], label
+
+    return RecipeData(
+        train=train, validation=validation, test=test, input_name="text",
+        model_config={"input_shape": (sequence_length,), "vocab_size": vectorizer.vocabulary_size(),
+                      "num_classes": label.num_classes},
+        preprocess=tokenize, preprocessor=vectorizer,
+        input_spec=tf.TensorSpec((None,), tf.string),
+        metadata={"classes": list(label.names), "vocabulary_size": vectorizer.vocabulary_size()})
