@@ -5,14 +5,18 @@ Example:
     $ zoo list 'lenet*'
     $ zoo list --tag recurrent --json
     $ zoo describe lenet5
+    $ zoo train lenet_mnist --dataset digits --epochs 5
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import runpy
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import zoo
 from zoo.registry import UnknownModelError, get_spec
@@ -81,6 +85,47 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def recipe_dirs() -> list[Path]:
+    """Where `zoo train NAME` looks: $ZOO_RECIPES, ./recipes, then this checkout's recipes/."""
+    dirs = [Path(os.environ["ZOO_RECIPES"])] if os.environ.get("ZOO_RECIPES") else []
+    dirs += [Path("recipes"), Path(zoo.__file__).resolve().parents[1] / "recipes"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in
+            [e.resolve() for e in dirs[:i]]]
+
+
+def find_recipe(name: str) -> Path:
+    """The recipe script for `name` (a recipe name like `lenet_mnist`, or a path to a .py)."""
+    if name.endswith(".py") or os.sep in name:
+        path = Path(name)
+        if path.is_file():
+            return path
+        raise LookupError(f"No recipe file {name!r}.")
+    for directory in recipe_dirs():
+        if (directory / f"{name}.py").is_file():
+            return directory / f"{name}.py"
+    available = sorted({p.stem for d in recipe_dirs() for p in d.glob("*.py") if not p.stem.startswith("_")})
+    raise LookupError(f"No recipe named {name!r}. Available: {', '.join(available) or 'none found'} "
+                      f"(looked in {', '.join(str(d) for d in recipe_dirs()) or './recipes'}; "
+                      "set ZOO_RECIPES to a directory of recipes).")
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        path = find_recipe(args.recipe)
+    except LookupError as error:
+        print(f"zoo: error: {error}", file=sys.stderr)
+        return 2
+    argv = sys.argv
+    sys.argv = [f"zoo train {path.stem}", *args.args]
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.argv = argv
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoo", description="Keras Zoo: reference Keras 3 models behind one call.")
@@ -101,6 +146,14 @@ def make_parser() -> argparse.ArgumentParser:
     describe.add_argument("name", metavar="NAME", help="catalog name, e.g. lenet")
     describe.add_argument("--json", action="store_true", help="print the card as JSON")
     describe.set_defaults(run=_describe)
+
+    train = commands.add_parser(
+        "train", help="run a training recipe",
+        description="Run a recipe from recipes/ (or a path to one); everything after the name "
+                    "goes to the recipe: `zoo train lenet_mnist --help` lists its flags.")
+    train.add_argument("recipe", metavar="RECIPE", help="e.g. lenet_mnist, or path/to/recipe.py")
+    train.add_argument("args", nargs=argparse.REMAINDER, help="the recipe's own flags")
+    train.set_defaults(run=_train)
     return parser
 
 

@@ -1,0 +1,103 @@
+"""zoo.data: loading through TFDS (fast, clear failure offline), iris_offline, pipelines."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from zoo import data
+from zoo.data.iris_offline import iris_arrays
+
+
+@pytest.fixture
+def no_internet(monkeypatch):
+    """Downloads go to a proxy on a closed local port: refused at once, like a machine with
+    no internet, whether or not this one has it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+
+
+def test_an_unprepared_dataset_fails_within_seconds_saying_where_and_what_to_do(tmp_path, no_internet):
+    start = time.perf_counter()
+    with pytest.raises(data.DatasetUnavailableError) as raised:
+        data.load("mnist", "train", data_dir=str(tmp_path))
+    assert time.perf_counter() - start < 10  # TFDS alone retries for about 3.5 minutes
+    message = str(raised.value)
+    assert "'mnist' is not prepared in " + str(tmp_path) in message
+    assert "--data-dir" in message and "--dataset digits" in message
+
+
+def test_a_dataset_without_a_bundled_twin_lists_the_bundled_ones(tmp_path, no_internet):
+    with pytest.raises(data.DatasetUnavailableError, match="bundled offline dataset \\(digits, iris_offline\\)"):
+        data.load("cifar10", "train", data_dir=str(tmp_path))
+
+
+def test_an_unknown_name_is_a_value_error_naming_the_bundled_datasets():
+    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Bundled offline datasets: digits, iris_offline"):
+        data.load("mnistt", "train")
+
+
+def test_iris_offline_has_tfds_iris_features_and_all_150_rows(tmp_path):
+    official = tfds.builder("iris").info  # the code's metadata: no download needed
+    (train,), info = data.load("iris_offline", ["train"], data_dir=str(tmp_path))
+    assert repr(info.features) == repr(official.features)
+    assert info.supervised_keys == official.supervised_keys
+    assert info.features["label"].names == official.features["label"].names
+    rows = sorted((tuple(x.numpy().round(1)), int(y)) for x, y in train)
+    features, labels = iris_arrays()
+    assert rows == sorted((tuple(f.round(1)), int(l)) for f, l in zip(features, labels))
+
+
+def test_iris_offline_slices_mix_the_classes(tmp_path):
+    (head, tail), _ = data.load("iris_offline", ["train[:80%]", "train[80%:]"], data_dir=str(tmp_path))
+    for split in (head, tail):
+        assert len({int(y) for _, y in split}) == 3  # TFDS stores examples shuffled
+
+
+def _epochs(dataset, count=2):
+    return [[y.numpy().tolist() for _, y in dataset] for _ in range(count)]
+
+
+def test_training_pipelines_repeat_with_a_seed_and_reshuffle_each_epoch():
+    examples = tf.data.Dataset.from_tensor_slices((np.zeros((50, 2), np.float32), np.arange(50)))
+    first = _epochs(data.pipeline(examples, batch_size=8, training=True, seed=3))
+    again = _epochs(data.pipeline(examples, batch_size=8, training=True, seed=3))
+    other = _epochs(data.pipeline(examples, batch_size=8, training=True, seed=4))
+    assert first == again and first != other
+    assert first[0] != first[1]  # a new order every epoch
+    assert sorted(sum(first[0], [])) == list(range(50))  # every example once per epoch
+    assert [len(batch) for batch in first[0]] == [8] * 6 + [2]  # global batches
+
+
+def test_evaluation_pipelines_keep_the_order_and_never_augment():
+    examples = tf.data.Dataset.from_tensor_slices((np.ones((10, 1), np.float32), np.arange(10)))
+    augment = lambda x, y: (x * 0, y)  # noqa: E731
+    batches = list(data.pipeline(examples, batch_size=4, training=False, augment=augment))
+    assert [y.numpy().tolist() for _, y in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert all(float(tf.reduce_min(x)) == 1.0 for x, _ in batches)
+    trained = list(data.pipeline(examples, batch_size=4, training=True, seed=0, augment=augment))
+    assert all(float(tf.reduce_max(x)) == 0.0 for x, _ in trained)
+
+
+def test_preprocessing_runs_once_thanks_to_the_cache():
+    calls = tf.Variable(0)
+
+    def count(x, y):
+        calls.assign_add(1)
+        return x, y
+
+    examples = tf.data.Dataset.from_tensor_slices((np.zeros((6, 1), np.float32), np.arange(6)))
+    batches = data.pipeline(examples, batch_size=3, training=True, seed=0, preprocess=count)
+    for _ in range(3):
+        list(batches)
+    assert int(calls.numpy()) == 6
+
+
+def test_a_bad_batch_size_is_refused():
+    examples = tf.data.Dataset.from_tensor_slices(np.zeros(3))
+    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer. Received: batch_size=0"):
+        data.pipeline(examples, batch_size=0, training=True)

@@ -1,0 +1,95 @@
+"""zoo.export: TF Serving's layout, integer versions, atomic writes, heads and the card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.export import export_model, head_of, next_version, read_card
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return zoo.build("lenet", filters=(2, 4), dense_units=(8,))
+
+
+def _images(count=3):
+    return np.random.default_rng(0).uniform(0, 255, (count, 28, 28, 1)).astype("float32")
+
+
+def test_versions_count_up_from_one_and_ignore_other_entries(tmp_path, lenet):
+    (tmp_path / "lenet" / "notes").mkdir(parents=True)
+    (tmp_path / "lenet" / "7.bak").mkdir()
+    assert export_model(lenet, tmp_path).name == "1"
+    assert export_model(lenet, tmp_path).name == "2"
+    assert export_model(lenet, tmp_path, version=10).name == "10"
+    assert next_version(tmp_path / "lenet") == 11
+
+
+def test_an_existing_version_is_never_overwritten(tmp_path, lenet):
+    export_model(lenet, tmp_path, version=3)
+    before = sorted(p.name for p in (tmp_path / "lenet" / "3").rglob("*"))
+    with pytest.raises(FileExistsError, match="Version 3 of 'lenet' already exists"):
+        export_model(lenet, tmp_path, version=3)
+    assert sorted(p.name for p in (tmp_path / "lenet" / "3").rglob("*")) == before
+
+
+def test_a_failure_in_the_middle_leaves_no_version_and_no_staging_dir(tmp_path, lenet):
+    ragged = [[1.0, 2.0], [3.0]]  # fails when the warm-up records are written, after the SavedModel
+    with pytest.raises(ValueError):
+        export_model(lenet, tmp_path, warmup_inputs=ragged)
+    assert list((tmp_path / "lenet").iterdir()) == []
+    assert export_model(lenet, tmp_path).name == "1"  # the failed attempt used no number
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"version": 0}, "`version` must be a positive integer. Received: version=0"),
+    ({"version": "2"}, "`version` must be a positive integer. Received: version='2'"),
+    ({"name": "../escape"}, "`name` must be a plain directory name. Received: name='../escape'"),
+    ({"head": "scores"}, "`head` must be one of logits, binary_logits, probabilities, classes, values"),
+])
+def test_bad_arguments_say_what_was_received(tmp_path, lenet, bad, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        export_model(lenet, tmp_path, **bad)
+
+
+def test_classifier_signature_has_named_input_and_logits_probabilities_classes(tmp_path, lenet):
+    path = export_model(lenet, tmp_path, input_name="images", card={"note": "hi"}, warmup_inputs=_images(2))
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["images"]
+    out = serve(images=tf.constant(_images()))
+    logits = lenet.predict(_images(), verbose=0)
+    np.testing.assert_allclose(out["logits"].numpy(), logits, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(logits).numpy(), rtol=1e-5, atol=1e-6)
+    assert out["classes"].dtype == tf.int64
+    np.testing.assert_array_equal(out["classes"].numpy(), logits.argmax(-1))
+    card = read_card(path)
+    assert card["note"] == "hi" and card["name"] == "lenet" and card["version"] == 1
+    assert card["outputs"] == ["logits", "probabilities", "classes"]
+    assert card["signature"] == {"name": "serving_default", "input": "images", "input_dtype": "float32",
+                                 "input_shape": [None, 28, 28, 1]}
+    assert set(card["libraries"]) >= {"python", "tensorflow", "keras", "keras-zoo"}
+    assert card["git_commit"] is None or len(card["git_commit"].split("-")[0]) == 40
+
+
+@pytest.mark.parametrize("name, config, head, outputs", [
+    ("lenet", {}, "logits", {"logits", "probabilities", "classes"}),
+    ("mlp", {"num_classes": 1}, "binary_logits", {"logits", "probabilities", "classes"}),
+    ("mlp", {"output_activation": "softmax"}, "probabilities", {"probabilities", "classes"}),
+    ("perceptron", {}, "classes", {"classes"}),
+    ("lstm_sequence", {}, "values", {"predictions"}),
+])
+def test_each_head_gets_its_outputs(tmp_path, name, config, head, outputs):
+    model = zoo.build(name, **config)
+    assert head_of(model) == head
+    serve = tf.saved_model.load(str(export_model(model, tmp_path))).signatures["serving_default"]
+    spec = serve.structured_input_signature[1]["inputs"]
+    shape = [2 if d is None else d for d in spec.shape]
+    result = serve(inputs=tf.ones(shape, spec.dtype))
+    assert set(result) == outputs
+    if head == "binary_logits":
+        probabilities = result["probabilities"].numpy()
+        np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
+        np.testing.assert_array_equal(result["classes"].numpy(), (probabilities[:, 1] > 0.5).astype(int))
