@@ -32,6 +32,10 @@ import tensorflow as tf
 import zoo
 
 HEADS = ("logits", "binary_logits", "probabilities", "classes", "values")
+OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
+           "binary_logits": ("logits", "probabilities", "classes"),
+           "probabilities": ("probabilities", "classes"), "classes": ("classes",),
+           "values": ("predictions",)}
 CARD_FILE = "model_card.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SIGNATURE = "serving_default"
@@ -109,7 +113,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         _write_saved_model(model, staging, head, input_spec, preprocessor)
         extra = staging / "assets.extra"
         extra.mkdir()
-        full_card = {"name": name, "version": version, "head": head,
+        full_card = {"name": name, "version": version, "head": head, "outputs": list(OUTPUTS[head]),
                      "signature": {"name": SIGNATURE, "input": input_name,
                                    "input_dtype": input_spec.dtype.name,
                                    "input_shape": list(input_spec.shape.as_list())},
