@@ -28,13 +28,14 @@ class Config(training.RecipeConfig):
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 1e-3
+    augment: bool = False  # random shifts and rotations of training images
     model_config: dict = dataclasses.field(default_factory=lambda: {"dropout": 0.2})
 
     dataset_defaults = {"digits": {"epochs": 60}}
 
 
 def load_data(config: Config) -> training.RecipeData:
-    data = tasks.image_classification(config)
+    data = tasks.image_classification(config, augment=config.augment)
     rescale = keras.layers.Rescaling(1 / 255, name="rescale")
     data.preprocess = lambda pixels, label: (rescale(tf.cast(pixels, tf.float32)), label)
     data.preprocessor = rescale

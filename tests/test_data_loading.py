@@ -32,7 +32,7 @@ def test_an_unprepared_dataset_fails_within_seconds_saying_where_and_what_to_do(
 
 
 def test_a_dataset_without_a_bundled_twin_lists_the_bundled_ones(tmp_path, no_internet):
-    with pytest.raises(data.DatasetUnavailableError, match="bundled offline dataset \\(digits, iris_offline\\)"):
+    with pytest.raises(data.DatasetUnavailableError, match=r"bundled offline dataset of the same kind if there is one \(digits: MNIST-format images, iris_offline: tabular\)"):
         data.load("cifar10", "train", data_dir=str(tmp_path))
 
 

@@ -44,6 +44,14 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
     assert not (run_dir / "backup").exists()  # BackupAndRestore cleans up after a finished run
+    import keras
+
+    import zoo.layers  # noqa: F401  (the checkpoint may use the project's own layers)
+
+    checkpoint = keras.saving.load_model(run_dir / "model.keras")
+    probe = next(iter(result.data.test.map(result.data.preprocess).batch(3)))[0]
+    np.testing.assert_allclose(checkpoint.predict(probe, verbose=0), result.model.predict(probe, verbose=0),
+                               rtol=1e-5, atol=1e-6)
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert metrics == pytest.approx(result.metrics) and 0.0 <= metrics["accuracy"] <= 1.0
 
@@ -116,3 +124,19 @@ def test_a_missing_dataset_fails_in_seconds_with_what_to_do(tmp_path, capsys):
             patch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
             patch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
             main(quick_args(tmp_path, "--dataset", "mnist"))
+
+
+def test_augmentation_shifts_and_rotates_images_but_keeps_labels():
+    from zoo.training.tasks import image_augmenter
+
+    images = np.zeros((8, 28, 28, 1), np.float32)
+    images[:, 10:18, 12:16] = 255.0  # a bar in the middle
+    labels = np.arange(8)
+    augmented, same_labels = image_augmenter(seed=0)(tf.constant(images), tf.constant(labels))
+    augmented = augmented.numpy()
+    np.testing.assert_array_equal(same_labels.numpy(), labels)
+    assert augmented.shape == images.shape and augmented.min() >= 0.0
+    moved = [not np.allclose(a, b, atol=1.0) for a, b in zip(augmented, images)]
+    assert sum(moved) >= 6  # almost every image changes
+    mass = augmented.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
+    assert np.all((mass > 0.8) & (mass < 1.2))  # small distortions: the bar stays in the frame

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 
 # Datasets bundled with the package: importing the module registers the TFDS builder.
 BUNDLED = {"digits": "zoo.data.digits", "iris_offline": "zoo.data.iris_offline"}
+BUNDLED_KINDS = {"digits": "MNIST-format images", "iris_offline": "tabular"}
 # The bundled stand-in for a downloadable dataset with the same format.
 OFFLINE_ALTERNATIVE = {"mnist": "digits", "fashion_mnist": "digits", "kmnist": "digits",
                        "iris": "iris_offline"}
@@ -71,8 +72,9 @@ def _prepare(builder, name: str, data_dir: str | None) -> None:
     except (OSError, tfds.download.DownloadError) as error:
         where = data_dir or tfds.core.constants.DATA_DIR
         offline = OFFLINE_ALTERNATIVE.get(name)
+        kinds = ", ".join(f"{name}: {kind}" for name, kind in sorted(BUNDLED_KINDS.items()))
         bundled = (f"or train offline on a bundled dataset: --dataset {offline}" if offline
-                   else f"or use a bundled offline dataset ({', '.join(sorted(BUNDLED))})")
+                   else f"or use a bundled offline dataset of the same kind if there is one ({kinds})")
         raise DatasetUnavailableError(
             f"Dataset {name!r} is not prepared in {where} and could not be downloaded "
             f"({type(error).__name__}: {_first_line(error)}). Pass --data-dir with a directory "

@@ -7,8 +7,8 @@ A recipe supplies its config and a `load_data(config) -> RecipeData`; `run` does
 3. loads the data and batches it with `zoo.data.pipeline` at the global batch size;
 4. builds and compiles the catalog model inside the strategy's scope;
 5. trains with Keras' progress bar, `BackupAndRestore` (a killed run restarted with the
-   same command resumes from its last completed epoch), TensorBoard logs and a CSV history,
-   all in the model dir;
+   same command resumes from its last completed epoch), a `model.keras` checkpoint of the
+   latest epoch, TensorBoard logs and a CSV history, all in the model dir;
 6. evaluates on the test split, writes `metrics.json` and `curves.png`;
 7. exports a new SavedModel version with its card and warm-up requests (`zoo.export`);
 8. prints a one-line summary.
@@ -123,6 +123,8 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     callbacks = [  # the history row is written before the backup that marks the epoch done
         keras.callbacks.CSVLogger(str(history_path), append=resuming),
         keras.callbacks.TensorBoard(str(model_dir / "logs")),
+        # The latest whole model, kept after training (the backup is removed when done).
+        keras.callbacks.ModelCheckpoint(str(model_dir / "model.keras")),
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
     ]
     if resuming:
