@@ -5,6 +5,7 @@ same on the test split."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -26,6 +27,10 @@ def test_lenet_on_digits_with_defaults_reaches_98_percent_and_its_export_scores_
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exported SavedModel version 1 to saved_models/lenet/1/" in done.stdout
     assert "Epoch 60/60" in done.stdout  # the digits defaults: 60 epochs
+    # Keras' progress bar (1,293 images / batch 128 = 11 steps) never counts past its end,
+    # whatever steps_per_execution is.
+    steps = [int(n) for n in re.findall(r"(?<![\d/])(\d+)/11(?!\d)", done.stdout)]
+    assert steps and max(steps) == 11
 
     metrics = json.loads((tmp_path / "runs" / "lenet-digits" / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] >= 0.98

@@ -113,7 +113,7 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
             model = zoo.build(config.model, **{**data.model_config, **config.model_config})
             model.optimizer.learning_rate = config.learning_rate
             model.jit_compile = config.jit_compile
-            model.steps_per_execution = _steps_per_execution(config, strategy)
+            model.steps_per_execution = _steps_per_execution(config, strategy, int(train.cardinality()))
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
@@ -165,14 +165,19 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     return RunResult(model, metrics, history, model_dir, export_path, seconds, summary, data)
 
 
-def _steps_per_execution(config: RecipeConfig, strategy) -> int:
-    """The config's value, except 1 under several replicas: with Keras 3.15 / TF 2.21, `fit`
-    under MirroredStrategy with steps_per_execution > 1 fails ("You must feed a value for
-    placeholder tensor ... while/cond/Placeholder"), even with evenly split batches."""
+def _steps_per_execution(config: RecipeConfig, strategy, steps_per_epoch: int) -> int:
+    """The config's value, except:
+    - 1 under several replicas: with Keras 3.15 / TF 2.21, `fit` under MirroredStrategy with
+      steps_per_execution > 1 fails ("You must feed a value for placeholder tensor ...
+      while/cond/Placeholder"), even with evenly split batches;
+    - at most the steps in an epoch, or Keras' progress bar counts past the end ("16/11").
+    """
     if config.steps_per_execution > 1 and strategy.num_replicas_in_sync > 1:
         print(f"Note: steps_per_execution {config.steps_per_execution} -> 1: Keras' fit fails with "
               "several steps per call under MirroredStrategy.", flush=True)
         return 1
+    if steps_per_epoch > 0:
+        return min(config.steps_per_execution, steps_per_epoch)
     return config.steps_per_execution
 
 
