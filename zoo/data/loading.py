@@ -14,7 +14,6 @@ import re
 import socket
 from collections.abc import Iterator, Sequence
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Datasets bundled with the package: importing the module registers the TFDS builder.
@@ -108,8 +107,3 @@ def _first_line(error: BaseException) -> str:
         return f"cannot connect to {host.group(1)}: {text[:160]}..."
     return text if len(text) <= 200 else text[:200] + "..."
 
-
-def num_examples(dataset: tf.data.Dataset) -> int | None:
-    """The number of examples when TFDS knows it (it does for whole splits), else None."""
-    count = int(dataset.cardinality())
-    return count if count >= 0 else None
