@@ -3,13 +3,30 @@
 Importing this module registers every object with Keras' serialization under the `zoo>`
 package prefix, so `.keras` files and `from_config` find them. `import zoo.layers` (or
 `zoo.build`) before `keras.saving.load_model` on a zoo model.
+
+The variational layers (`DenseFlipout`, `DenseReparameterization`, `Conv2DFlipout`,
+`Conv2DReparameterization`, `KLWarmUp`) live in `zoo.layers.variational`: they need
+TensorFlow Probability, so they are imported on first use (`zoo.layers.DenseFlipout`), not
+with this module. Import `zoo.layers.variational` before loading a Bayesian model's file.
 """
 
 from zoo.layers.attention import AttentionPooling1D
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 
-__all__ = [
+_VARIATIONAL = ("Conv2DFlipout", "Conv2DReparameterization", "DenseFlipout",
+                "DenseReparameterization", "KLWarmUp")
+
+
+def __getattr__(name: str):
+    if name in _VARIATIONAL:
+        from zoo.layers import variational
+
+        return getattr(variational, name)
+    raise AttributeError(f"module 'zoo.layers' has no attribute {name!r}")
+
+
+__all__ = [*_VARIATIONAL,
     "AttentionPooling1D",
     "ConnectionTableConv2D",
     "HeavisideStep",
