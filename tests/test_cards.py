@@ -25,7 +25,9 @@ STORED_WITHOUT_FLOPS = [n for n in zoo.list_models()
 
 @pytest.mark.parametrize("name", STORED_WITHOUT_FLOPS)
 def test_flops_are_left_out_only_where_they_depend_on_the_input(name):
-    assert None in zoo.describe(name).input_shape
+    # ...or where the model samples its weights: TF's profiler needs a frozen graph, and the
+    # seed generator's state update cannot be frozen.
+    assert None in zoo.describe(name).input_shape or not get_spec(name).deterministic
 
 
 def test_flops_of_a_dense_layer_are_two_per_multiply_add_plus_bias():

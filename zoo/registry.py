@@ -294,7 +294,7 @@ def register_model(
         spec = ModelSpec(
             name=entry, family=family, task=task, summary=summary, builder=builder,
             defaults={**signature_defaults, **(defaults or {})}, input=input,
-            output_shape=tuple(output_shape), output=output, tags=tuple(tags),
+            output_shape=output_shape if callable(output_shape) else tuple(output_shape), output=output, tags=tuple(tags),
             reference=reference, reference_result=reference_result, compile=compile,
             validate=validate, input_rank=input_rank, deterministic=deterministic,
             params=params, flops=flops,

@@ -149,6 +149,9 @@ CHECKS: dict[str, Check] = {
     "attention_pooling": boolean,
     "weights": reals,
     "threshold": real,
+    "num_train_examples": positive_int,
+    "prior_std": positive_float,
+    "posterior_std_init": positive_float,
 }
 
 

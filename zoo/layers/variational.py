@@ -119,6 +119,22 @@ class _Variational(keras.layers.Layer):
         outputs = outputs + self._bias()
         return self.activation(outputs) if self.activation is not None else outputs
 
+    # The seed generator's state is saved with the weights, so a loaded model continues the
+    # same noise sequence (Keras saves only a layer's own weights by default).
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self.weights):
+            store[str(i)] = keras.ops.convert_to_numpy(variable)
+        store["seed_generator_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        for i, variable in enumerate(self.weights):
+            variable.assign(store[str(i)])
+        try:
+            state = store["seed_generator_state"]
+        except KeyError:
+            return
+        self.seed_generator.state.assign(state)
+
     def get_config(self):
         config = super().get_config()
         config.update({
@@ -284,3 +300,32 @@ def variational_layers(model) -> list[_Variational]:
             found.append(layer)
         stack.extend(getattr(layer, "layers", []))
     return found
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GaussianNLL(keras.losses.Loss):
+    """Negative log-likelihood of targets under Normal(mean, std) predicted per example.
+
+    The model outputs `2k` values per example: k means, then k raw scales mapped to a std by
+    softplus (plus `min_std`), so the model learns its own noise level (heteroscedastic).
+
+    Example:
+        >>> GaussianNLL()(np.zeros((2, 1)), np.zeros((2, 2)))  # doctest: +SKIP
+    """
+
+    def __init__(self, min_std: float = 1e-3, name: str = "gaussian_nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.min_std = float(min_std)
+
+    def call(self, y_true, y_pred):
+        return -tf.reduce_sum(normal_from_outputs(y_pred, self.min_std).log_prob(
+            tf.cast(y_true, y_pred.dtype)), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "min_std": self.min_std}
+
+
+def normal_from_outputs(outputs, min_std: float = 1e-3) -> tfd.Normal:
+    """The predictive Normal of a heteroscedastic head: outputs = [means, raw scales]."""
+    mean, raw = tf.split(outputs, 2, axis=-1)
+    return tfd.Normal(loc=mean, scale=tf.nn.softplus(raw) + min_std)
