@@ -1,0 +1,94 @@
+"""zoo.uncertainty: Monte Carlo prediction in one compiled call, its decomposition, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import keras
+import zoo
+from zoo import uncertainty as u
+
+
+def test_entropy_decomposes_into_expected_entropy_plus_mutual_information():
+    # Two confident samples that disagree: high entropy, all of it epistemic.
+    samples = np.log(np.array([[[0.99, 0.01]], [[0.01, 0.99]]]))
+    model_free = u.Uncertainty(samples=2)
+    probabilities = np.exp(samples)
+    mean = probabilities.mean(0)
+    entropy = u._entropy(mean)
+    expected = u._entropy(probabilities).mean(0)
+    assert entropy[0] == pytest.approx(np.log(2), rel=1e-6)
+    assert entropy[0] - expected[0] > 0.6 and model_free.samples == 2
+
+
+def test_a_deterministic_model_has_zero_mutual_information_and_its_own_probabilities():
+    model = zoo.build("lenet", dropout=0.0)
+    x = np.random.default_rng(0).uniform(0, 255, (5, 28, 28, 1)).astype("float32")
+    result = u.predict_with_uncertainty(model, x, samples=8)
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model(x)))
+    np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.mutual_information, 0.0, atol=1e-5)
+    np.testing.assert_allclose(result.std, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["flipout", "reparameterization"])
+def test_samples_in_one_call_agree_with_a_loop_of_single_passes(layer):
+    keras.utils.set_random_seed(0)
+    if layer == "flipout":
+        model = zoo.build("bayesian_mlp", input_shape=(6,), num_classes=3, hidden_units=(16,),
+                          posterior_std_init=0.3)
+    else:
+        from zoo.layers.variational import DenseReparameterization
+
+        inputs = keras.Input((6,))
+        model = keras.Model(inputs, DenseReparameterization(3, posterior_std_init=0.3, seed=2)(inputs))
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
+    vectorised = u.sample_outputs(model, x, samples=400)
+    looped = np.stack([keras.ops.convert_to_numpy(model(x)) for _ in range(400)])
+    assert vectorised.shape == looped.shape == (400, 4, 3)
+    assert np.std(vectorised, axis=0).min() > 0.01  # the samples really differ
+    # Same distribution: means agree within Monte Carlo error (4 standard errors of the
+    # difference of two 400-sample means), and so do the spreads.
+    error = 4 * np.sqrt((looped.var(axis=0) + vectorised.var(axis=0)) / 400)
+    assert np.all(np.abs(vectorised.mean(0) - looped.mean(0)) < error + 1e-6)
+    np.testing.assert_allclose(vectorised.std(0), looped.std(0), rtol=0.25)
+
+
+def test_regression_head_gives_a_mean_and_a_total_std_above_the_aleatoric_one():
+    model = zoo.build("bayesian_mlp", input_shape=(3,), task="regression", hidden_units=(8,),
+                      posterior_std_init=0.2)
+    result = u.predict_with_uncertainty(model, np.ones((5, 3), "float32"), samples=64)
+    assert result.mean.shape == (5, 1) and result.std.shape == (5, 1)
+    assert np.all(result.std >= result.aleatoric_std) and np.all(result.epistemic_std > 0)
+
+
+def test_metrics_match_their_definitions():
+    probabilities = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1]])
+    labels = np.array([0, 1, 1, 0])
+    assert u.negative_log_likelihood(probabilities, labels) == pytest.approx(
+        -np.mean(np.log([0.8, 0.7, 0.4, 0.9])))
+    assert u.brier_score(probabilities, labels) == pytest.approx(
+        np.mean([0.04 + 0.04, 0.09 + 0.09, 0.36 + 0.36, 0.01 + 0.01]))
+    # Bins of width 1/15: confidences 0.8, 0.7, 0.6 and 0.9 fall in four different bins,
+    # with accuracies 1, 1, 0, 1: ECE = (0.2 + 0.3 + 0.6 + 0.1) / 4.
+    assert u.expected_calibration_error(probabilities, labels) == pytest.approx(0.3)
+
+
+def test_a_calibrated_predictor_has_a_small_ece_and_the_diagram_is_a_png(tmp_path):
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 20000)
+    labels = (rng.uniform(size=20000) > confidence).astype(int)  # right with prob = confidence
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    assert u.expected_calibration_error(probabilities, labels) < 0.02
+    path = u.reliability_diagram(probabilities, labels, tmp_path / "reliability.png")
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_says_what_was_received():
+    model = zoo.build("lenet")
+    with pytest.raises(ValueError, match="`samples` must be a positive integer. Received: samples=0"):
+        u.predict_with_uncertainty(model, np.zeros((1, 28, 28, 1)), samples=0)
+    with pytest.raises(ValueError, match=r"Expected probabilities of shape \(n, classes\) and n labels"):
+        u.brier_score([0.5, 0.5], [0])
