@@ -92,3 +92,22 @@ def test_bad_input_says_what_was_received():
         u.predict_with_uncertainty(model, np.zeros((1, 28, 28, 1)), samples=0)
     with pytest.raises(ValueError, match=r"Expected probabilities of shape \(n, classes\) and n labels"):
         u.brier_score([0.5, 0.5], [0])
+
+
+def test_mc_dropout_models_sample_at_prediction_time_and_plain_ones_do_not(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 255, (6, 28, 28, 1)).astype("float32")
+    mc = zoo.build("lenet", mc_dropout=True)
+    assert not np.allclose(mc.predict(x, verbose=0), mc.predict(x, verbose=0))
+    assert u.predict_with_uncertainty(mc, x, samples=16).mutual_information.min() > 0
+    plain = zoo.build("lenet")
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), plain.predict(x, verbose=0))
+    mc.save(tmp_path / "mc.keras")
+    loaded = keras.saving.load_model(tmp_path / "mc.keras")
+    assert type(loaded.get_layer("dropout_1")).__name__ == "MCDropout"
+    mlp = zoo.build("mlp", input_shape=(4,), dropout=0.5, mc_dropout=True)
+    assert not np.allclose(mlp.predict(np.ones((3, 4)), verbose=0), mlp.predict(np.ones((3, 4)), verbose=0))
+
+
+def test_mc_dropout_without_dropout_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"`mc_dropout=True` needs dropout to sample from. Received: mc_dropout=True, dropout=0.0; set dropout > 0."):
+        zoo.build("mlp", mc_dropout=True)

@@ -150,6 +150,7 @@ CHECKS: dict[str, Check] = {
     "weights": reals,
     "threshold": real,
     "num_train_examples": positive_int,
+    "mc_dropout": boolean,
     "prior_std": positive_float,
     "posterior_std_init": positive_float,
 }

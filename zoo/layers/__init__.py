@@ -11,6 +11,7 @@ with this module. Import `zoo.layers.variational` before loading a Bayesian mode
 """
 
 from zoo.layers.attention import AttentionPooling1D
+from zoo.layers.mc_dropout import MCDropout
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 
@@ -31,6 +32,7 @@ __all__ = [*_VARIATIONAL,
     "ConnectionTableConv2D",
     "HeavisideStep",
     "LENET5_C3_TABLE",
+    "MCDropout",
     "PerceptronLoss",
     "Subsampling2D",
     "lecun_tanh",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from zoo._lazy import lazy_import
 from zoo.models._compile import compile_classifier
+from zoo.models.mlp import _check_mc_dropout
 from zoo.registry import InputSpec, Reference, ReferenceResult, register_model
 
 keras = lazy_import("keras")
@@ -109,9 +110,11 @@ def lenet5(input_shape=(28, 28, 1), num_classes=10):
     flops=847430,
 )
 def lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), kernel_size=5,
-          dense_units=(120, 84), dropout=0.25, batch_norm=False):
+          dense_units=(120, 84), dropout=0.25, batch_norm=False, mc_dropout=False):
     """conv('same')-pool-conv('valid')-pool-dense-dense on pixels scaled to [0, 1]; dropout
-    after each dense layer, optional batch norm after each convolution."""
+    after each dense layer, optional batch norm after each convolution. `mc_dropout=True`
+    keeps dropout on at prediction time (MC dropout: every prediction is a sample)."""
+    _check_mc_dropout(mc_dropout, dropout)
     inputs = keras.Input(input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for i, (width, padding) in enumerate(zip(filters, ("same", "valid")), start=1):
@@ -125,6 +128,7 @@ def lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), kernel_size=
     for i, units in enumerate(dense_units, start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+            drop = zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout
+            x = drop(dropout, name=f"dropout_{i}")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="lenet")

@@ -7,6 +7,7 @@ from zoo.models._compile import compile_by_head
 from zoo.registry import InputSpec, Reference, register_model
 
 keras = lazy_import("keras")
+zoo_layers = lazy_import("zoo.layers")
 
 __all__ = ["mlp"]
 
@@ -28,6 +29,12 @@ def _check_activations(config) -> None:
                 f"Received: {key}={name!r}") from None
 
 
+def _check_mc_dropout(mc_dropout: bool, dropout: float) -> None:
+    if mc_dropout and not dropout:
+        raise ValueError("`mc_dropout=True` needs dropout to sample from. "
+                         f"Received: mc_dropout=True, dropout={dropout!r}; set dropout > 0.")
+
+
 @register_model(
     family="mlp",
     task="tabular classification",
@@ -45,10 +52,13 @@ def _check_activations(config) -> None:
     flops=469898,
 )
 def mlp(input_shape=(784,), num_classes=10, hidden_units=(256, 128), activation="relu",
-        output_activation=None, dropout=0.0, l1=0.0, l2=0.0, batch_norm=False):
+        output_activation=None, dropout=0.0, l1=0.0, l2=0.0, batch_norm=False, mc_dropout=False):
     """Inputs of any rank are flattened; `num_classes` is the number of output units (one
     unit with no activation is a binary classifier's logit). With `batch_norm`, each hidden
-    layer is Dense → BatchNormalization → activation; dropout follows each hidden layer."""
+    layer is Dense → BatchNormalization → activation; dropout follows each hidden layer.
+    `mc_dropout=True` keeps dropout on at prediction time too (MC dropout, Gal & Ghahramani
+    2016): every prediction is a sample, for `zoo.uncertainty.predict_with_uncertainty`."""
+    _check_mc_dropout(mc_dropout, dropout)
     # Checked here, not at registration: naming Keras' activations needs Keras loaded.
     _check_activations({"activation": activation, "output_activation": output_activation})
     regularizer = _regularizer(l1, l2)
@@ -61,7 +71,8 @@ def mlp(input_shape=(784,), num_classes=10, hidden_units=(256, 128), activation=
             x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation(activation, name=f"activation_{i}")(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+            drop = zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout
+            x = drop(dropout, name=f"dropout_{i}")(x)
     outputs = keras.layers.Dense(num_classes, activation=output_activation,
                                  kernel_regularizer=regularizer, name="output")(x)
     return keras.Model(inputs, outputs, name="mlp")
