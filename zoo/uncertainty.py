@@ -54,7 +54,7 @@ def _needs_independent_calls(model) -> bool:
     return bool(variational_layers(model))
 
 
-def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 256, training: bool = False):
+def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 1024, training: bool = False):
     """Raw model outputs of `samples` stochastic passes: an array (samples, n, outputs).
 
     Each batch runs as one compiled call: for variational models the samples are mapped over
@@ -85,7 +85,7 @@ def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 256, traini
 
 
 def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = None,
-                             batch_size: int = 256, mc_dropout: bool = False) -> Uncertainty:
+                             batch_size: int = 1024, mc_dropout: bool = False) -> Uncertainty:
     """Predictive mean and uncertainty of `model` on `x` from `samples` stochastic passes.
 
     `head` is read from the compiled loss when None: "logits" for classifiers, "normal" for
