@@ -111,3 +111,35 @@ def test_mc_dropout_models_sample_at_prediction_time_and_plain_ones_do_not(tmp_p
 def test_mc_dropout_without_dropout_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"`mc_dropout=True` needs dropout to sample from. Received: mc_dropout=True, dropout=0.0; set dropout > 0."):
         zoo.build("mlp", mc_dropout=True)
+
+
+def test_a_bayesian_export_serves_mc_means_that_agree_with_predict_with_uncertainty(tmp_path):
+    import tensorflow as tf
+
+    from zoo.export import export_model, read_card
+
+    keras.utils.set_random_seed(0)
+    model = zoo.build("bayesian_lenet", filters=(4, 8), dense_units=(16,), posterior_std_init=0.05)
+    x = np.random.default_rng(0).uniform(0, 255, (6, 28, 28, 1)).astype("float32")
+    path = export_model(model, tmp_path, input_name="images", mc_samples=32)
+    assert read_card(path)["outputs"] == ["probabilities", "classes", "entropy"]
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.signatures["serving_default"](images=tf.constant(x))
+    assert set(served) == {"probabilities", "classes", "entropy"}
+    reference = u.predict_with_uncertainty(model, x, samples=512)
+    # Within Monte Carlo error of a 32-sample mean against a 512-sample one.
+    error = 4 * reference.std * np.sqrt(1 / 32 + 1 / 512) + 1e-4
+    assert np.all(np.abs(served["probabilities"].numpy() - reference.probabilities) < error)
+    np.testing.assert_allclose(served["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(served["entropy"].numpy(), u._entropy(served["probabilities"].numpy()), rtol=1e-4, atol=1e-5)
+    sample = loaded.signatures["sample"]
+    first, second = sample(images=tf.constant(x)), sample(images=tf.constant(x))
+    assert set(first) == {"logits", "probabilities", "classes"}
+    assert not np.allclose(first["logits"].numpy(), second["logits"].numpy())  # one pass each
+
+
+def test_mc_samples_is_refused_for_heads_without_logits(tmp_path):
+    from zoo.export import export_model
+
+    with pytest.raises(ValueError, match=r"`mc_samples` must be a positive integer, for a classifier that outputs logits. Received: mc_samples=8 for head='classes'"):
+        export_model(zoo.build("perceptron"), tmp_path, mc_samples=8)

@@ -36,6 +36,7 @@ OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
            "probabilities": ("probabilities", "classes"), "classes": ("classes",),
            "values": ("predictions",)}
+MC_OUTPUTS = ("probabilities", "classes", "entropy")
 CARD_FILE = "model_card.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SIGNATURE = "serving_default"
@@ -75,7 +76,8 @@ def next_version(model_dir: str | os.PathLike) -> int:
 def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name: str | None = None,
                  version: int | None = None, head: str | None = None, input_name: str = "inputs",
                  input_spec: tf.TensorSpec | None = None, preprocessor=None,
-                 card: Mapping[str, Any] | None = None, warmup_inputs=None) -> Path:
+                 card: Mapping[str, Any] | None = None, warmup_inputs=None,
+                 mc_samples: int | None = None) -> Path:
     """Exports `model` to `export_dir/<name>/<version>/` atomically; returns that path.
 
     `name` defaults to the model's name, `version` to the next free integer, `head` to what
@@ -83,6 +85,11 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     inside the signature before the model, with `input_spec` describing the raw input.
     `card` is stored as `assets.extra/model_card.json` with library versions and the git
     commit added; `warmup_inputs` (a few real inputs) become TF Serving warm-up requests.
+
+    `mc_samples=S` is for classifiers whose predictions are samples (Bayesian layers, MC
+    dropout): `serving_default` then returns, per input, the mean `probabilities` over S
+    passes, their `classes` and the predictive `entropy` (nats); a second signature,
+    `sample`, returns one pass (`logits`, `probabilities`, `classes`).
 
     Example:
         >>> path = export_model(zoo.build("lenet"), "saved_models", input_name="images")  # doctest: +SKIP
@@ -95,6 +102,9 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     head = head or head_of(model)
     if head not in HEADS:
         raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={head!r}")
+    if mc_samples is not None and (not isinstance(mc_samples, int) or mc_samples < 1 or head != "logits"):
+        raise ValueError("`mc_samples` must be a positive integer, for a classifier that outputs "
+                         f"logits. Received: mc_samples={mc_samples!r} for head={head!r}")
     parent = Path(export_dir) / name
     parent.mkdir(parents=True, exist_ok=True)
     version = next_version(parent) if version is None else version
@@ -110,10 +120,12 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
 
     staging = parent / f".{version}.incomplete-{uuid.uuid4().hex[:8]}"
     try:
-        _write_saved_model(model, staging, head, input_spec, preprocessor)
+        _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples)
         extra = staging / "assets.extra"
         extra.mkdir()
-        full_card = {"name": name, "version": version, "head": head, "outputs": list(OUTPUTS[head]),
+        outputs = list(MC_OUTPUTS if mc_samples else OUTPUTS[head])
+        full_card = {"name": name, "version": version, "head": head, "outputs": outputs,
+                     "mc_samples": mc_samples,
                      "signature": {"name": SIGNATURE, "input": input_name,
                                    "input_dtype": input_spec.dtype.name,
                                    "input_shape": list(input_spec.shape.as_list())},
@@ -129,7 +141,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     return target
 
 
-def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor) -> None:
+def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, mc_samples=None) -> None:
     import keras
 
     def serve(inputs):
@@ -150,11 +162,25 @@ def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor) -
             return {"classes": tf.cast(tf.reshape(outputs, [-1]) > 0.5, tf.int64)}
         return {"predictions": outputs}
 
+    def serve_mc(inputs):
+        features = preprocessor(inputs) if preprocessor is not None else inputs
+        # One pass per sample inside the graph: each draws its own weights (or masks).
+        probabilities = tf.map_fn(
+            lambda _: tf.nn.softmax(tf.cast(model(features, training=False), tf.float32)),
+            tf.range(mc_samples), fn_output_signature=tf.float32)
+        mean = tf.reduce_mean(probabilities, axis=0)
+        return {"probabilities": mean, "classes": tf.argmax(mean, axis=-1),
+                "entropy": -tf.reduce_sum(mean * tf.math.log(mean + 1e-12), axis=-1)}
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     if preprocessor is not None:
         archive.track(preprocessor)
-    archive.add_endpoint(SIGNATURE, serve, input_signature=[input_spec])
+    if mc_samples:
+        archive.add_endpoint(SIGNATURE, serve_mc, input_signature=[input_spec])
+        archive.add_endpoint("sample", serve, input_signature=[input_spec])
+    else:
+        archive.add_endpoint(SIGNATURE, serve, input_signature=[input_spec])
     archive.write_out(str(path), verbose=False)
 
 
