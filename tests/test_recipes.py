@@ -18,7 +18,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 from zoo import data as zoo_data
 from zoo.export import read_card
 
-EXPECTED_OUTPUTS = {"perceptron_iris": {"classes"}}
+EXPECTED_OUTPUTS = {"perceptron_iris": {"classes"},
+                    "bayesian_lenet_mnist": {"probabilities", "classes", "entropy"}}
 CLASSIFIER_OUTPUTS = {"logits", "probabilities", "classes"}
 
 
@@ -48,10 +49,9 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
 
     import zoo.layers  # noqa: F401  (the checkpoint may use the project's own layers)
 
-    checkpoint = keras.saving.load_model(run_dir / "model.keras")
-    probe = next(iter(result.data.test.map(result.data.preprocess).batch(3)))[0]
-    np.testing.assert_allclose(checkpoint.predict(probe, verbose=0), result.model.predict(probe, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    checkpoint = keras.saving.load_model(run_dir / "model.keras")  # the last epoch's model
+    for kept, trained in zip(checkpoint.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, trained)
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert metrics == pytest.approx(result.metrics) and 0.0 <= metrics["accuracy"] <= 1.0
 
@@ -68,7 +68,16 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
     serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
     served = serve(**{result.data.input_name: tf.cast(tf.stack(raw), serve.structured_input_signature[1][result.data.input_name].dtype)})
     assert set(served) == EXPECTED_OUTPUTS.get(name, CLASSIFIER_OUTPUTS)
-    if "logits" in served:
+    if "entropy" in served:  # a Bayesian export: MC means, compared within Monte Carlo error
+        from zoo import uncertainty
+
+        reference = uncertainty.predict_with_uncertainty(result.model, tf.stack(prepared).numpy(), 256)
+        error = 4 * reference.std * np.sqrt(1 / 32 + 1 / 256) + 1e-4
+        assert np.all(np.abs(served["probabilities"].numpy() - reference.probabilities) < error)
+        assert {"mc_accuracy", "nll", "brier", "ece"} <= set(metrics)
+        assert (run_dir / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert card["config"]["mc_samples"] == 32 and card["mc_samples"] == 32
+    elif "logits" in served:
         np.testing.assert_allclose(served["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(served["classes"].numpy(), expected.argmax(-1))
     else:

@@ -110,7 +110,7 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     keras.mixed_precision.set_dtype_policy(config.precision)
     try:
         with strategy.scope():
-            model = zoo.build(config.model, **{**data.model_config, **config.model_config})
+            model = zoo.build(config.model, **_model_config(config, data))
             model.optimizer.learning_rate = config.learning_rate
             model.jit_compile = config.jit_compile
             model.steps_per_execution = _steps_per_execution(config, strategy, int(train.cardinality()))
@@ -140,6 +140,11 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
     curves = report.plot_history(history, model_dir / "curves.png",
                                  title=f"{config.model} on {config.dataset}")
+    mc_samples = getattr(config, "mc_samples", None)
+    if mc_samples:
+        metrics.update(_uncertainty_metrics(model, test, mc_samples, model_dir, config))
+        (model_dir / "metrics.json").write_text(json.dumps(
+            {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
 
     export_path = None
     if config.export:
@@ -152,7 +157,7 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         export_path = zoo_export.export_model(
             model, config.export_dir, name=config.model, input_name=data.input_name,
             input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
-            warmup_inputs=_as_serving_input(warmup, data.input_spec, model))
+            warmup_inputs=_as_serving_input(warmup, data.input_spec, model), mc_samples=mc_samples or None)
     summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
                                   seconds=seconds, strategy=strategy_name(strategy),
                                   export=str(export_path) if export_path else None, curves=str(curves))
@@ -163,6 +168,31 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
               f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
               f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
     return RunResult(model, metrics, history, model_dir, export_path, seconds, summary, data)
+
+
+def _model_config(config: RecipeConfig, data: RecipeData) -> dict[str, Any]:
+    """The data's keys, the user's overrides, and for Bayesian models the training-set size
+    (their KL weight is 1 / num_train_examples) unless the user set it."""
+    merged = {**data.model_config, **config.model_config}
+    if "num_train_examples" in zoo.describe(config.model).config and "num_train_examples" not in merged:
+        count = int(data.train.cardinality())
+        if count > 0:
+            merged["num_train_examples"] = count
+    return merged
+
+
+def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config) -> dict[str, float]:
+    """MC accuracy, NLL, Brier and ECE on the test split, and `reliability.png`."""
+    from zoo import uncertainty
+
+    x, y = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy()) for a, b in test]))
+    result = uncertainty.predict_with_uncertainty(model, x, samples)
+    uncertainty.reliability_diagram(result.probabilities, y, model_dir / "reliability.png",
+                                    title=f"{config.model} on {config.dataset}, {samples} samples")
+    return {"mc_accuracy": float(np.mean(result.classes == y)),
+            "nll": uncertainty.negative_log_likelihood(result.probabilities, y),
+            "brier": uncertainty.brier_score(result.probabilities, y),
+            "ece": uncertainty.expected_calibration_error(result.probabilities, y)}
 
 
 def _steps_per_execution(config: RecipeConfig, strategy, steps_per_epoch: int) -> int:
