@@ -12,14 +12,12 @@ from zoo import uncertainty as u
 
 def test_entropy_decomposes_into_expected_entropy_plus_mutual_information():
     # Two confident samples that disagree: high entropy, all of it epistemic.
-    samples = np.log(np.array([[[0.99, 0.01]], [[0.01, 0.99]]]))
-    model_free = u.Uncertainty(samples=2)
-    probabilities = np.exp(samples)
-    mean = probabilities.mean(0)
-    entropy = u._entropy(mean)
+    probabilities = np.array([[[0.99, 0.01]], [[0.01, 0.99]]])  # (samples, examples, classes)
+    entropy = u._entropy(probabilities.mean(0))
     expected = u._entropy(probabilities).mean(0)
-    assert entropy[0] == pytest.approx(np.log(2), rel=1e-6)
-    assert entropy[0] - expected[0] > 0.6 and model_free.samples == 2
+    assert entropy[0] == pytest.approx(np.log(2), rel=1e-6)  # the mean is (0.5, 0.5)
+    assert expected[0] == pytest.approx(-(0.99 * np.log(0.99) + 0.01 * np.log(0.01)), rel=1e-6)
+    assert entropy[0] - expected[0] > 0.6  # mutual information: the samples disagree
 
 
 def test_a_deterministic_model_has_zero_mutual_information_and_its_own_probabilities():
