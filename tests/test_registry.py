@@ -52,7 +52,7 @@ def test_unknown_model_lists_the_closest_names():
 def test_unknown_override_key_is_a_type_error_listing_accepted_keys():
     with pytest.raises(TypeError, match=r"'lenet' got unexpected config key 'num_class'\. "
                                         r"Accepted keys: batch_norm, dense_units, dropout, "
-                                        r"filters, input_shape, kernel_size, num_classes"):
+                                        r"filters, input_shape, kernel_size, mc_dropout, num_classes"):
         zoo.build("lenet", num_class=5)
 
 
