@@ -135,16 +135,14 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     seconds = time.perf_counter() - start
     metrics = {key: float(value) for key, value in
                model.evaluate(test, verbose=0, return_dict=True).items()}
+    mc_samples = getattr(config, "mc_samples", None)
+    if mc_samples:
+        metrics.update(_uncertainty_metrics(model, test, mc_samples, model_dir, config))
     history = report.read_history(history_path)
     (model_dir / "metrics.json").write_text(json.dumps(
         {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
     curves = report.plot_history(history, model_dir / "curves.png",
                                  title=f"{config.model} on {config.dataset}")
-    mc_samples = getattr(config, "mc_samples", None)
-    if mc_samples:
-        metrics.update(_uncertainty_metrics(model, test, mc_samples, model_dir, config))
-        (model_dir / "metrics.json").write_text(json.dumps(
-            {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
 
     export_path = None
     if config.export:
