@@ -35,10 +35,12 @@ def example_batch(name: str, config: dict, batch: int = 4, seed: int = 0) -> np.
 
 def example_labels(name: str, model, batch: int = 4, seed: int = 0) -> np.ndarray:
     """Targets matching the compiled loss: classes cycle so every class appears."""
+    from zoo.heads import num_targets
+
     spec = get_spec(name)
     units = model.output_shape[-1]
     if spec.task == "regression":
-        return np.random.default_rng(seed).normal(size=(batch, units)).astype("float32")
+        return np.random.default_rng(seed).normal(size=(batch, num_targets(model))).astype("float32")
     if units == 1:
         return (np.arange(batch) % 2).astype("float32").reshape(batch, 1)
     return (np.arange(batch) % units).astype("int32")

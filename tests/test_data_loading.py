@@ -32,12 +32,31 @@ def test_an_unprepared_dataset_fails_within_seconds_saying_where_and_what_to_do(
 
 
 def test_a_dataset_without_a_bundled_twin_lists_the_bundled_ones(tmp_path, no_internet):
-    with pytest.raises(data.DatasetUnavailableError, match=r"bundled offline dataset of the same kind if there is one \(digits: MNIST-format images, iris_offline: tabular\)"):
+    with pytest.raises(data.DatasetUnavailableError, match=r"bundled offline dataset of the same kind if there is one \(diabetes: tabular regression, digits: MNIST-format images, iris_offline: tabular classification\)"):
         data.load("cifar10", "train", data_dir=str(tmp_path))
 
 
+def test_a_tfds_config_name_finds_the_bundled_twin_of_its_dataset(tmp_path, no_internet):
+    with pytest.raises(data.DatasetUnavailableError, match="--dataset diabetes"):
+        data.load("wine_quality/red", "train", data_dir=str(tmp_path))
+
+
+def test_diabetes_has_all_442_patients_in_raw_units_split_353_89(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    (train, test), info = data.load("diabetes", ["train", "test"], data_dir=str(tmp_path))
+    assert info.supervised_keys == ("features", "target")
+    assert info.features["features"].shape == (10,)
+    rows = {split: [(tuple(x.numpy().round(3)), float(y)) for x, y in ds]
+            for split, ds in (("train", train), ("test", test))}
+    assert (len(rows["train"]), len(rows["test"])) == (353, 89)
+    original = load_diabetes(scaled=False)
+    expected = sorted((tuple(np.float32(r).round(3)), float(t)) for r, t in zip(original.data, original.target))
+    assert sorted(rows["train"] + rows["test"]) == expected
+
+
 def test_an_unknown_name_is_a_value_error_naming_the_bundled_datasets():
-    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Bundled offline datasets: digits, iris_offline"):
+    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Bundled offline datasets: diabetes, digits, iris_offline"):
         data.load("mnistt", "train")
 
 

@@ -48,7 +48,7 @@ def test_a_failure_in_the_middle_leaves_no_version_and_no_staging_dir(tmp_path, 
     ({"version": 0}, "`version` must be a positive integer. Received: version=0"),
     ({"version": "2"}, "`version` must be a positive integer. Received: version='2'"),
     ({"name": "../escape"}, "`name` must be a plain directory name. Received: name='../escape'"),
-    ({"head": "scores"}, "`head` must be one of logits, binary_logits, probabilities, classes, values"),
+    ({"head": "scores"}, "`head` must be one of logits, binary_logits, probabilities, classes, normal, mean_std, values"),
 ])
 def test_bad_arguments_say_what_was_received(tmp_path, lenet, bad, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -102,7 +102,17 @@ def test_builder_parameters_need_defaults_and_tasks_are_checked():
         zoo.register_model("temp_no_default", family="x", task="regression", summary="x")(no_default)
     with pytest.raises(ValueError, match="`task` must be one of"):
         zoo.register_model("temp_bad_task", family="x", task="clustering", summary="x")
+    with pytest.raises(ValueError, match=r"`backends` must be a non-empty list drawn from tensorflow, jax, "
+                                         r"torch. Received: backends='tensorflow'"):
+        zoo.register_model("temp_bad_backends", family="x", task="regression", summary="x",
+                           backends="tensorflow")
     assert "temp_no_default" not in zoo.list_models()
+
+
+def test_tfp_based_entries_say_they_need_tensorflow():
+    tfp_based = [n for n in zoo.list_models() if zoo.describe(n).backends == ("tensorflow",)]
+    assert tfp_based == ["bayesian_lenet", "bayesian_mlp", "gp_regressor"]
+    assert zoo.describe("lenet").backends == ("tensorflow", "jax", "torch")
 
 
 def test_recurrent_and_convolutional_stacks_need_at_least_one_layer():

@@ -72,6 +72,7 @@ def _describe(args: argparse.Namespace) -> int:
     print(f"  parameters    {card['trainable_params']:,} trainable, "
           f"{card['non_trainable_params']:,} non-trainable")
     print(f"  FLOPs/example {'-' if card['flops'] is None else format(card['flops'], ',')}")
+    print(f"  backends      {', '.join(card['backends'])}")
     print("  config (override with zoo.build(name, key=value)):")
     for key, value in described.config.items():
         print(f"    {key} = {value!r}")

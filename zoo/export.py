@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
+from zoo.heads import HEADS, head_of  # noqa: F401  (head_of: public here since 0.1)
 
-HEADS = ("logits", "binary_logits", "probabilities", "classes", "values")
 OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
            "probabilities": ("probabilities", "classes"), "classes": ("classes",),
@@ -40,25 +40,6 @@ MC_OUTPUTS = ("probabilities", "classes", "entropy")
 CARD_FILE = "model_card.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SIGNATURE = "serving_default"
-
-
-def head_of(model) -> str:
-    """What a compiled model outputs, read from its loss: one of `HEADS`.
-
-    Example:
-        >>> head_of(zoo.build("lenet"))  # doctest: +SKIP
-        'logits'
-    """
-    import keras
-
-    loss = model.loss
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
-        return "logits" if loss.from_logits else "probabilities"
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return "binary_logits" if loss.from_logits else "probabilities"
-    if type(loss).__name__ == "PerceptronLoss":
-        return "classes"
-    return "values"
 
 
 def next_version(model_dir: str | os.PathLike) -> int:

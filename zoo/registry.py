@@ -31,6 +31,7 @@ TASKS = (
     "text classification",
     "regression",
 )
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 class UnknownModelError(LookupError, ValueError):
@@ -96,6 +97,7 @@ class ModelSpec:
     deterministic: bool
     params: tuple[int, int] | None
     flops: int | None
+    backends: tuple[str, ...] = BACKENDS
 
     def resolve_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The default config with `overrides` merged over it, validated.
@@ -162,6 +164,7 @@ class ModelCard:
     trainable_params: int | None
     non_trainable_params: int | None
     flops: int | None
+    backends: tuple[str, ...] = BACKENDS
 
     @property
     def total_params(self) -> int | None:
@@ -236,6 +239,7 @@ def register_model(
     deterministic: bool = True,
     params: tuple[int, int] | None = None,
     flops: int | None = None,
+    backends: Sequence[str] = BACKENDS,
     overwrite: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a model builder in the catalog (a decorator; stack it to register variants).
@@ -264,6 +268,7 @@ def register_model(
             show sizes without building; a test fails when they drift from the model.
         flops: stored FLOPs per example for the default config (None where it depends on
             the input, e.g. the sequence length).
+        backends: the Keras backends it runs on (TFP-based entries: TensorFlow only).
         overwrite: replace an existing entry of the same name instead of raising.
 
     Example:
@@ -277,6 +282,9 @@ def register_model(
     """
     if task not in TASKS:
         raise ValueError(f"`task` must be one of {', '.join(map(repr, TASKS))}. Received: task={task!r}")
+    if isinstance(backends, str) or not backends or set(backends) - set(BACKENDS):
+        raise ValueError(f"`backends` must be a non-empty list drawn from {', '.join(BACKENDS)}. "
+                         f"Received: backends={backends!r}")
 
     def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
         entry = name or builder.__name__
@@ -297,7 +305,7 @@ def register_model(
             output_shape=output_shape if callable(output_shape) else tuple(output_shape), output=output, tags=tuple(tags),
             reference=reference, reference_result=reference_result, compile=compile,
             validate=validate, input_rank=input_rank, deterministic=deterministic,
-            params=params, flops=flops,
+            params=params, flops=flops, backends=tuple(backends),
         )
         spec.resolve_config()  # a broken default config fails at registration, not at build
         _REGISTRY[entry] = spec
@@ -357,8 +365,14 @@ def card_for(spec: ModelSpec, config: Mapping[str, Any], counts: tuple[int, int]
         output_shape=resolve_template(spec.output_shape, config), output=spec.output, tags=spec.tags,
         reference=spec.reference, reference_result=spec.reference_result,
         trainable_params=counts[0] if counts else None,
-        non_trainable_params=counts[1] if counts else None, flops=flops,
+        non_trainable_params=counts[1] if counts else None, flops=flops, backends=spec.backends,
     )
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
 
 
 def describe(name: str) -> ModelCard:
@@ -401,6 +415,10 @@ def build(name: str, *, compile: bool = True, **overrides: Any):
     """
     spec = get_spec(name)
     config = spec.resolve_config(overrides)
+    backend = _keras_backend()
+    if backend not in spec.backends:
+        raise RuntimeError(f"{name!r} runs on the {' or '.join(spec.backends)} backend, and Keras is "
+                           f"using {backend!r}. Set KERAS_BACKEND={spec.backends[0]} before importing Keras.")
     model = spec.builder(**config)
     if model.name != spec.name:
         # Entries that share a builder still get their own name (saved weights load by it).

@@ -19,6 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from zoo.heads import head_of
+
 EPS = 1e-12
 
 
@@ -95,7 +97,7 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
         >>> u = predict_with_uncertainty(model, x_test, samples=32)  # doctest: +SKIP
         >>> u.probabilities.argmax(-1), u.mutual_information  # doctest: +SKIP
     """
-    head = head or _head(model)
+    head = head or head_of(model)
     outputs = sample_outputs(model, x, samples, batch_size=batch_size, training=mc_dropout)
     if head == "logits":
         probabilities = tf.nn.softmax(outputs, axis=-1).numpy()
@@ -114,18 +116,6 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
         return Uncertainty(samples=samples, mean=means.mean(axis=0), std=np.sqrt(aleatoric + epistemic),
                            aleatoric_std=np.sqrt(aleatoric), epistemic_std=np.sqrt(epistemic))
     raise ValueError(f"`head` must be 'logits' or 'normal'. Received: head={head!r}")
-
-
-def _head(model) -> str:
-    import keras
-
-    loss = model.loss
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy) and loss.from_logits:
-        return "logits"
-    if type(loss).__name__ == "GaussianNLL":
-        return "normal"
-    raise ValueError("Cannot tell what the model outputs from its loss "
-                     f"({type(loss).__name__}); pass head='logits' or head='normal'.")
 
 
 def _entropy(probabilities: np.ndarray) -> np.ndarray:

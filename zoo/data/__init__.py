@@ -1,7 +1,7 @@
 """Datasets: TFDS loading that fails fast offline, input pipelines, bundled offline datasets.
 
 `load` is the one way recipes get data: any TFDS name, prepared into `data_dir` on first use.
-The bundled datasets (`digits`, `iris_offline`) are real TFDS datasets built from data that
+The bundled datasets (`digits`, `iris_offline`, `diabetes`) are real TFDS datasets built from data that
 ships inside installed packages, so they work with no internet.
 
 Example:

@@ -17,11 +17,13 @@ from collections.abc import Iterator, Sequence
 import tensorflow_datasets as tfds
 
 # Datasets bundled with the package: importing the module registers the TFDS builder.
-BUNDLED = {"digits": "zoo.data.digits", "iris_offline": "zoo.data.iris_offline"}
-BUNDLED_KINDS = {"digits": "MNIST-format images", "iris_offline": "tabular"}
+BUNDLED = {"digits": "zoo.data.digits", "iris_offline": "zoo.data.iris_offline",
+           "diabetes": "zoo.data.diabetes"}
+BUNDLED_KINDS = {"digits": "MNIST-format images", "iris_offline": "tabular classification",
+                 "diabetes": "tabular regression"}
 # The bundled stand-in for a downloadable dataset with the same format.
 OFFLINE_ALTERNATIVE = {"mnist": "digits", "fashion_mnist": "digits", "kmnist": "digits",
-                       "iris": "iris_offline"}
+                       "iris": "iris_offline", "wine_quality": "diabetes", "forest_fires": "diabetes"}
 DOWNLOAD_TIMEOUT_S = 10.0  # a connection that sends nothing for this long counts as failed
 DOWNLOAD_RETRIES = 1
 
@@ -70,7 +72,7 @@ def _prepare(builder, name: str, data_dir: str | None) -> None:
             builder.download_and_prepare()
     except (OSError, tfds.download.DownloadError) as error:
         where = data_dir or tfds.core.constants.DATA_DIR
-        offline = OFFLINE_ALTERNATIVE.get(name)
+        offline = OFFLINE_ALTERNATIVE.get(name.split("/")[0].split(":")[0])  # "wine_quality/red"
         kinds = ", ".join(f"{name}: {kind}" for name, kind in sorted(BUNDLED_KINDS.items()))
         bundled = (f"or train offline on a bundled dataset: --dataset {offline}" if offline
                    else f"or use a bundled offline dataset of the same kind if there is one ({kinds})")

@@ -4,4 +4,4 @@ Importing it is cheap: the family modules bind Keras lazily, so TensorFlow loads
 model is built.
 """
 
-from zoo.models import bayesian, lenet, lstm, mlp, perceptron  # noqa: F401  (registration side effects)
+from zoo.models import bayesian, gp, lenet, lstm, mlp, perceptron  # noqa: F401  (registration side effects)

@@ -59,6 +59,7 @@ def _check_task(config) -> None:
     deterministic=False,
     params=(469898, 3),
     flops=None,
+    backends=("tensorflow",),
 )
 def bayesian_mlp(input_shape=(784,), task="classification", num_classes=10, num_outputs=1,
                  hidden_units=(256, 128), activation="relu", num_train_examples=60000,
@@ -94,6 +95,7 @@ def bayesian_mlp(input_shape=(784,), task="classification", num_classes=10, num_
     deterministic=False,
     params=(123176, 5),
     flops=None,
+    backends=("tensorflow",),
 )
 def bayesian_lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), kernel_size=5,
                    dense_units=(120, 84), num_train_examples=60000, prior_std=1.0,
