@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
-import tensorflow as tf
-
 from zoo import training
 from zoo.training import tasks
 
@@ -35,12 +32,7 @@ class Config(training.RecipeConfig):
 
 
 def load_data(config: Config) -> training.RecipeData:
-    data = tasks.image_classification(config, augment=config.augment)
-    rescale = keras.layers.Rescaling(1 / 255, name="rescale")
-    data.preprocess = lambda pixels, label: (rescale(tf.cast(pixels, tf.float32)), label)
-    data.preprocessor = rescale
-    data.input_spec = tf.TensorSpec((None, *data.model_config["input_shape"]), tf.float32)
-    return data
+    return tasks.image_classification(config, augment=config.augment, rescale=True)
 
 
 def main(argv=None) -> training.RunResult:

@@ -18,13 +18,19 @@ from tensorflow_serving.apis import prediction_log_pb2
 from zoo import data as zoo_data
 from zoo.export import read_card
 
-EXPECTED_OUTPUTS = {"perceptron_iris": {"classes"},
-                    "bayesian_lenet_mnist": {"probabilities", "classes", "entropy"}}
+MC_CLASSIFIER = {"probabilities", "classes", "entropy"}
+EXPECTED_OUTPUTS = {"perceptron_iris": {"classes"}, "bayesian_lenet_mnist": MC_CLASSIFIER,
+                    "bayesian_mlp_mnist": MC_CLASSIFIER, "lenet_mc_dropout_mnist": MC_CLASSIFIER,
+                    "gp_wine_quality": {"mean", "std"},
+                    "bayesian_mlp_wine_quality": {"mean", "std", "aleatoric_std", "epistemic_std"}}
 CLASSIFIER_OUTPUTS = {"logits", "probabilities", "classes"}
+REGRESSION_METRICS = {"rmse", "nll", "coverage_95", "mean_std"}
 
 
 def test_every_required_recipe_exists():
-    assert {"perceptron_iris", "mlp_mnist", "lenet_mnist", "lenet5_mnist", "lstm_imdb"} <= set(RECIPES)
+    assert {"perceptron_iris", "mlp_mnist", "lenet_mnist", "lenet5_mnist", "lstm_imdb",
+            "bayesian_lenet_mnist", "bayesian_mlp_mnist", "lenet_mc_dropout_mnist",
+            "bayesian_mlp_wine_quality", "gp_wine_quality"} <= set(RECIPES)
 
 
 @pytest.mark.parametrize("name", RECIPES)
@@ -53,30 +59,49 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
     for kept, trained in zip(checkpoint.get_weights(), result.model.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, trained)
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
-    assert metrics == pytest.approx(result.metrics) and 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics == pytest.approx(result.metrics)
+    regression = REGRESSION_METRICS <= set(metrics)
+    assert regression or 0.0 <= metrics["accuracy"] <= 1.0
 
     # The export is version 1 of the model, with its card and the resolved config in it.
-    assert result.export_path == tmp_path / "exports" / config.model / "1"
+    assert result.export_path == tmp_path / "exports" / config.export_name / "1"
     card = read_card(result.export_path)
     assert card["recipe"] == name and card["config"] == saved and card["metrics"]["test"] == pytest.approx(result.metrics)
     assert card["dataset"]["name"] == config.dataset and card["libraries"]["tensorflow"] == tf.__version__
 
     # The SavedModel's serving_default gives the trained model's outputs on raw test inputs.
-    raw = [x for x, _ in result.data.test.take(5)]
-    prepared = [result.data.preprocess(x, 0)[0] for x in raw]
+    examples = list(result.data.test.take(5))
+    raw = [result.data.raw_input(x, y) if result.data.raw_input else x for x, y in examples]
+    prepared = [result.data.preprocess(x, y)[0] for x, y in examples]
     expected = result.model.predict(tf.stack(prepared), verbose=0)
     serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
     served = serve(**{result.data.input_name: tf.cast(tf.stack(raw), serve.structured_input_signature[1][result.data.input_name].dtype)})
     assert set(served) == EXPECTED_OUTPUTS.get(name, CLASSIFIER_OUTPUTS)
-    if "entropy" in served:  # a Bayesian export: MC means, compared within Monte Carlo error
-        from zoo import uncertainty
+    from zoo import uncertainty
 
+    if "entropy" in served:  # a Bayesian export: MC means, compared within Monte Carlo error
         reference = uncertainty.predict_with_uncertainty(result.model, tf.stack(prepared).numpy(), 256)
         error = 4 * reference.std * np.sqrt(1 / 32 + 1 / 256) + 1e-4
         assert np.all(np.abs(served["probabilities"].numpy() - reference.probabilities) < error)
-        assert {"mc_accuracy", "nll", "brier", "ece"} <= set(metrics)
+        assert {"mc_accuracy", "nll", "brier", "ece", "ood_auroc"} <= set(metrics)
+        assert 0.0 <= metrics["ood_auroc"] <= 1.0
         assert (run_dir / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert card["config"]["mc_samples"] == 32 and card["mc_samples"] == 32
+    elif regression:  # target units: the export undoes the training standardisation
+        loc, scale = result.data.target_scale
+        assert card["target_scale"] == pytest.approx([loc, scale])
+        assert (run_dir / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        reference = uncertainty.predict_with_uncertainty(result.model, tf.stack(prepared).numpy(), 256)
+        mc = "epistemic_std" in served
+        error = 4 * reference.epistemic_std * np.sqrt(1 / 32 + 1 / 256) if mc else 0
+        expected_mean = loc + scale * reference.mean
+        assert np.all(np.abs(served["mean"].numpy() - expected_mean)
+                      <= scale * (error + 1e-4) + 1e-4 * np.abs(expected_mean))
+        if mc:  # the total std combines the two parts
+            np.testing.assert_allclose(served["std"].numpy() ** 2, served["aleatoric_std"].numpy() ** 2
+                                       + served["epistemic_std"].numpy() ** 2, rtol=1e-4)
+        else:
+            np.testing.assert_allclose(served["std"].numpy(), scale * reference.std, rtol=1e-4)
     elif "logits" in served:
         np.testing.assert_allclose(served["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(served["classes"].numpy(), expected.argmax(-1))

@@ -136,8 +136,68 @@ def test_a_bayesian_export_serves_mc_means_that_agree_with_predict_with_uncertai
     assert not np.allclose(first["logits"].numpy(), second["logits"].numpy())  # one pass each
 
 
-def test_mc_samples_is_refused_for_heads_without_logits(tmp_path):
+def test_mc_samples_is_refused_for_heads_that_cannot_be_averaged(tmp_path):
     from zoo.export import export_model
 
-    with pytest.raises(ValueError, match=r"`mc_samples` must be a positive integer, for a classifier that outputs logits. Received: mc_samples=8 for head='classes'"):
+    with pytest.raises(ValueError, match=r"`mc_samples` must be a positive integer, for a model whose head is one of logits, normal. Received: mc_samples=8 for head='classes'"):
         export_model(zoo.build("perceptron"), tmp_path, mc_samples=8)
+    with pytest.raises(ValueError, match=r"`target_scale` must be \(loc, scale > 0\), for a regressor. Received: target_scale=\(0, 1\) for head='logits'"):
+        export_model(zoo.build("lenet"), tmp_path, target_scale=(0, 1))
+
+
+def test_a_bayesian_regressor_export_serves_mc_mean_and_std_in_target_units(tmp_path):
+    import tensorflow as tf
+
+    from zoo.export import export_model, read_card
+
+    keras.utils.set_random_seed(0)
+    model = zoo.build("bayesian_mlp", input_shape=(3,), task="regression", hidden_units=(8,),
+                      posterior_std_init=0.2)
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    path = export_model(model, tmp_path, input_name="features", mc_samples=64, target_scale=(100.0, 10.0))
+    assert read_card(path)["outputs"] == ["mean", "std", "aleatoric_std", "epistemic_std"]
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](features=tf.constant(x))
+    reference = u.predict_with_uncertainty(model, x, samples=1024)
+    error = 4 * reference.epistemic_std * np.sqrt(1 / 64 + 1 / 1024)
+    assert np.all(np.abs(served["mean"].numpy() - (100 + 10 * reference.mean)) < 10 * error + 1e-3)
+    # The std parts are Monte Carlo estimates too (64 samples: a few % for the aleatoric
+    # mean of variances, ~10% for a std of 64 means).
+    np.testing.assert_allclose(served["aleatoric_std"].numpy(), 10 * reference.aleatoric_std, rtol=0.15)
+    np.testing.assert_allclose(served["epistemic_std"].numpy(), 10 * reference.epistemic_std, rtol=0.35)
+
+
+def test_a_gp_is_exact_one_pass_and_its_export_serves_mean_and_std(tmp_path):
+    import tensorflow as tf
+
+    from zoo.export import export_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)).astype("float32"), rng.normal(size=30).astype("float32")
+    model = zoo.build("gp_regressor", input_shape=(2,), num_train_examples=30)
+    model.fit(x, y, epochs=5, verbose=0)
+    result = u.predict_with_uncertainty(model, x[:7])
+    direct = model.predict(x[:7], verbose=0)
+    assert result.samples == 1 and result.mean.shape == (7, 1)
+    np.testing.assert_allclose(np.hstack([result.mean, result.std]), direct, rtol=1e-6)
+    path = export_model(model, tmp_path, input_name="features")
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](features=tf.constant(x[:7]))
+    np.testing.assert_allclose(served["mean"].numpy()[:, 0], direct[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(served["std"].numpy()[:, 0], direct[:, 1], rtol=1e-5, atol=1e-6)
+
+
+def test_regression_and_ood_metrics_match_independent_implementations():
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(size=500), rng.uniform(0.5, 2.0, size=500)
+    targets = mean + std * rng.normal(size=500)  # honest stds
+    assert u.gaussian_negative_log_likelihood(mean, std, targets) == pytest.approx(
+        -norm.logpdf(targets, mean, std).mean(), rel=1e-9)
+    assert u.interval_coverage(mean, std, targets) == pytest.approx(0.95, abs=0.03)
+    assert u.interval_coverage(mean, std / 3, targets) < 0.6  # overconfident stds are caught
+    negative, positive = rng.normal(size=200), rng.normal(1.0, size=150).round(1)  # with ties
+    labels = np.r_[np.zeros(200), np.ones(150)]
+    assert u.auroc(negative, positive) == pytest.approx(roc_auc_score(labels, np.r_[negative, positive]), rel=1e-12)
+    with pytest.raises(ValueError, match="at least one score in each group"):
+        u.auroc([], [1.0])

@@ -3,8 +3,9 @@
     saved_models/<model_name>/<version>/      integer versions; the next free one by default
         saved_model.pb, variables/            signature `serving_default`: a named input, and
                                               outputs `logits`, `probabilities`, `classes` for
-                                              classifiers (`classes` alone for threshold units,
-                                              `predictions` for regressors)
+                                              classifiers (`classes` alone for threshold units),
+                                              `mean` and `std` for probabilistic regressors,
+                                              `predictions` for plain regressors
         assets.extra/model_card.json          name, config, dataset, metrics, versions, commit
         assets.extra/tf_serving_warmup_requests   PredictionLog records TF Serving replays
 
@@ -30,13 +31,14 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.heads import HEADS, head_of  # noqa: F401  (head_of: public here since 0.1)
+from zoo.heads import HEADS, head_of, model_input_spec  # noqa: F401  (public here too)
 
 OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
            "probabilities": ("probabilities", "classes"), "classes": ("classes",),
-           "values": ("predictions",)}
-MC_OUTPUTS = ("probabilities", "classes", "entropy")
+           "normal": ("mean", "std"), "mean_std": ("mean", "std"), "values": ("predictions",)}
+MC_OUTPUTS = {"logits": ("probabilities", "classes", "entropy"),
+              "normal": ("mean", "std", "aleatoric_std", "epistemic_std")}
 CARD_FILE = "model_card.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SIGNATURE = "serving_default"
@@ -58,7 +60,8 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
                  version: int | None = None, head: str | None = None, input_name: str = "inputs",
                  input_spec: tf.TensorSpec | None = None, preprocessor=None,
                  card: Mapping[str, Any] | None = None, warmup_inputs=None,
-                 mc_samples: int | None = None) -> Path:
+                 mc_samples: int | None = None,
+                 target_scale: tuple[float, float] | None = None) -> Path:
     """Exports `model` to `export_dir/<name>/<version>/` atomically; returns that path.
 
     `name` defaults to the model's name, `version` to the next free integer, `head` to what
@@ -67,10 +70,14 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     `card` is stored as `assets.extra/model_card.json` with library versions and the git
     commit added; `warmup_inputs` (a few real inputs) become TF Serving warm-up requests.
 
-    `mc_samples=S` is for classifiers whose predictions are samples (Bayesian layers, MC
+    `mc_samples=S` is for models whose predictions are samples (Bayesian layers, MC
     dropout): `serving_default` then returns, per input, the mean `probabilities` over S
-    passes, their `classes` and the predictive `entropy` (nats); a second signature,
-    `sample`, returns one pass (`logits`, `probabilities`, `classes`).
+    passes, their `classes` and the predictive `entropy` (nats) for classifiers, or the
+    predictive `mean`, `std` and its `aleatoric_std` and `epistemic_std` parts for Normal
+    regressors; a second signature, `sample`, returns one pass.
+
+    `target_scale=(loc, scale)` maps a regressor trained on standardised targets back to
+    target units: means become loc + scale * mean and stds scale * std.
 
     Example:
         >>> path = export_model(zoo.build("lenet"), "saved_models", input_name="images")  # doctest: +SKIP
@@ -83,9 +90,13 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     head = head or head_of(model)
     if head not in HEADS:
         raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={head!r}")
-    if mc_samples is not None and (not isinstance(mc_samples, int) or mc_samples < 1 or head != "logits"):
-        raise ValueError("`mc_samples` must be a positive integer, for a classifier that outputs "
-                         f"logits. Received: mc_samples={mc_samples!r} for head={head!r}")
+    if mc_samples is not None and (not isinstance(mc_samples, int) or mc_samples < 1 or head not in MC_OUTPUTS):
+        raise ValueError("`mc_samples` must be a positive integer, for a model whose head is one of "
+                         f"{', '.join(MC_OUTPUTS)}. Received: mc_samples={mc_samples!r} for head={head!r}")
+    if target_scale is not None and (head not in ("normal", "mean_std", "values") or len(target_scale) != 2
+                                     or not target_scale[1] > 0):
+        raise ValueError("`target_scale` must be (loc, scale > 0), for a regressor. Received: "
+                         f"target_scale={target_scale!r} for head={head!r}")
     parent = Path(export_dir) / name
     parent.mkdir(parents=True, exist_ok=True)
     version = next_version(parent) if version is None else version
@@ -96,17 +107,18 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         raise FileExistsError(f"Version {version} of {name!r} already exists at {target}; "
                               "leave `version` unset to take the next free number.")
     if input_spec is None:
-        input_spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+        input_spec = model_input_spec(model)
     input_spec = tf.TensorSpec(input_spec.shape, input_spec.dtype, name=input_name)
 
     staging = parent / f".{version}.incomplete-{uuid.uuid4().hex[:8]}"
     try:
-        _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples)
+        _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples, target_scale)
         extra = staging / "assets.extra"
         extra.mkdir()
-        outputs = list(MC_OUTPUTS if mc_samples else OUTPUTS[head])
+        outputs = list(MC_OUTPUTS[head] if mc_samples else OUTPUTS[head])
         full_card = {"name": name, "version": version, "head": head, "outputs": outputs,
                      "mc_samples": mc_samples,
+                     "target_scale": list(map(float, target_scale)) if target_scale else None,
                      "signature": {"name": SIGNATURE, "input": input_name,
                                    "input_dtype": input_spec.dtype.name,
                                    "input_shape": list(input_spec.shape.as_list())},
@@ -122,12 +134,25 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     return target
 
 
-def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, mc_samples=None) -> None:
+def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, mc_samples=None,
+                       target_scale=None) -> None:
     import keras
 
-    def serve(inputs):
+    loc, scale = target_scale or (0.0, 1.0)
+    min_std = float(getattr(model.loss, "min_std", 0.0))  # GaussianNLL's floor on the std
+
+    def forward(inputs):
         features = preprocessor(inputs) if preprocessor is not None else inputs
-        outputs = tf.cast(model(features, training=False), tf.float32)
+        return tf.cast(model(features, training=False), tf.float32)
+
+    def normal(outputs):
+        """(mean, std) in target units from a `normal` or `mean_std` head's outputs."""
+        mean, second = tf.split(outputs, 2, axis=-1)
+        std = tf.nn.softplus(second) + min_std if head == "normal" else second
+        return loc + scale * mean, scale * std
+
+    def serve(inputs):
+        outputs = forward(inputs)
         if head == "logits":
             return {"logits": outputs, "probabilities": tf.nn.softmax(outputs),
                     "classes": tf.argmax(outputs, axis=-1)}
@@ -141,15 +166,23 @@ def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, m
             return {"probabilities": outputs, "classes": tf.argmax(outputs, axis=-1)}
         if head == "classes":
             return {"classes": tf.cast(tf.reshape(outputs, [-1]) > 0.5, tf.int64)}
-        return {"predictions": outputs}
+        if head in ("normal", "mean_std"):
+            mean, std = normal(outputs)
+            return {"mean": mean, "std": std}
+        return {"predictions": loc + scale * outputs}
 
     def serve_mc(inputs):
         features = preprocessor(inputs) if preprocessor is not None else inputs
         # One pass per sample inside the graph: each draws its own weights (or masks).
-        probabilities = tf.map_fn(
-            lambda _: tf.nn.softmax(tf.cast(model(features, training=False), tf.float32)),
-            tf.range(mc_samples), fn_output_signature=tf.float32)
-        mean = tf.reduce_mean(probabilities, axis=0)
+        samples = tf.map_fn(lambda _: tf.cast(model(features, training=False), tf.float32),
+                            tf.range(mc_samples), fn_output_signature=tf.float32)
+        if head == "normal":
+            means, stds = normal(samples)
+            aleatoric = tf.reduce_mean(tf.square(stds), axis=0)
+            epistemic = tf.math.reduce_variance(means, axis=0)
+            return {"mean": tf.reduce_mean(means, axis=0), "std": tf.sqrt(aleatoric + epistemic),
+                    "aleatoric_std": tf.sqrt(aleatoric), "epistemic_std": tf.sqrt(epistemic)}
+        mean = tf.reduce_mean(tf.nn.softmax(samples), axis=0)
         return {"probabilities": mean, "classes": tf.argmax(mean, axis=-1),
                 "entropy": -tf.reduce_sum(mean * tf.math.log(mean + 1e-12), axis=-1)}
 

@@ -1,5 +1,5 @@
-"""What a compiled model outputs (its "head"), read from its loss: one place for export,
-uncertainty and tests to agree on.
+"""What a compiled model takes and outputs (its "head", read from its loss): one place for
+export, uncertainty, recipes and tests to agree on.
 
     logits          class scores; softmax gives probabilities (sparse categorical CE from logits)
     binary_logits   one score per example; sigmoid gives P(class 1)
@@ -12,6 +12,8 @@ uncertainty and tests to agree on.
 """
 
 from __future__ import annotations
+
+import tensorflow as tf
 
 HEADS = ("logits", "binary_logits", "probabilities", "classes", "normal", "mean_std", "values")
 
@@ -50,3 +52,15 @@ def num_targets(model, head: str | None = None) -> int:
     head = head or head_of(model)
     units = model.output_shape[-1]
     return units // 2 if head in ("normal", "mean_std") else units
+
+
+def model_input_spec(model) -> tf.TensorSpec:
+    """The batch input a model takes: a functional model's input, or the shape a subclassed
+    model (e.g. `gp_regressor`) was built with."""
+    inputs = getattr(model, "inputs", None)
+    if inputs:
+        return tf.TensorSpec((None, *inputs[0].shape[1:]), inputs[0].dtype)
+    shape = (model.get_build_config() or {}).get("input_shape")
+    if shape is None:
+        raise ValueError(f"Cannot tell what input {model.name!r} takes: build or call it first, or pass input_spec.")
+    return tf.TensorSpec((None, *shape[1:]), model.compute_dtype)

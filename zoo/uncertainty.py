@@ -19,7 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from zoo.heads import head_of
+from zoo.heads import head_of, model_input_spec
 
 EPS = 1e-12
 
@@ -70,7 +70,7 @@ def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 1024, train
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {x.shape}")
     per_call = _needs_independent_calls(model)
-    dtype = model.inputs[0].dtype
+    dtype = model_input_spec(model).dtype
 
     @tf.function(reduce_retracing=True)
     def run(batch):
@@ -90,14 +90,18 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
                              batch_size: int = 1024, mc_dropout: bool = False) -> Uncertainty:
     """Predictive mean and uncertainty of `model` on `x` from `samples` stochastic passes.
 
-    `head` is read from the compiled loss when None: "logits" for classifiers, "normal" for
-    regressors trained with `GaussianNLL`. `mc_dropout=True` keeps dropout on (MC dropout).
+    `head` is read from the model when None (`zoo.heads`): "logits" for classifiers, "normal"
+    for regressors trained with `GaussianNLL`, "mean_std" for `gp_regressor` (exact: one
+    pass, `samples` unused). `mc_dropout=True` keeps dropout on (MC dropout).
 
     Example:
         >>> u = predict_with_uncertainty(model, x_test, samples=32)  # doctest: +SKIP
         >>> u.probabilities.argmax(-1), u.mutual_information  # doctest: +SKIP
     """
     head = head or head_of(model)
+    if head == "mean_std":  # a Gaussian process: its predictive Normal is exact, no sampling
+        mean, std = np.split(np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0)), 2, axis=-1)
+        return Uncertainty(samples=1, mean=mean, std=std)
     outputs = sample_outputs(model, x, samples, batch_size=batch_size, training=mc_dropout)
     if head == "logits":
         probabilities = tf.nn.softmax(outputs, axis=-1).numpy()
@@ -109,13 +113,14 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
                            mutual_information=np.maximum(entropy - expected, 0.0),
                            std=probabilities.std(axis=0))
     if head == "normal":
+        min_std = float(getattr(model.loss, "min_std", 1e-3))
         means, raw = np.split(outputs, 2, axis=-1)
-        variances = (tf.nn.softplus(raw).numpy() + 1e-3) ** 2
+        variances = (tf.nn.softplus(raw).numpy() + min_std) ** 2
         aleatoric = variances.mean(axis=0)
         epistemic = means.var(axis=0)
         return Uncertainty(samples=samples, mean=means.mean(axis=0), std=np.sqrt(aleatoric + epistemic),
                            aleatoric_std=np.sqrt(aleatoric), epistemic_std=np.sqrt(epistemic))
-    raise ValueError(f"`head` must be 'logits' or 'normal'. Received: head={head!r}")
+    raise ValueError(f"`head` must be 'logits', 'normal' or 'mean_std'. Received: head={head!r}")
 
 
 def _entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -176,6 +181,51 @@ def expected_calibration_error(probabilities, labels, bins: int = 15) -> float:
     """
     conf, acc, counts = calibration_bins(probabilities, labels, bins)
     return float(np.sum(counts * np.abs(acc - conf)) / counts.sum())
+
+
+def gaussian_negative_log_likelihood(mean, std, targets) -> float:
+    """Mean -log N(target | mean, std²) per target value, in nats (target units).
+
+    Example:
+        >>> round(gaussian_negative_log_likelihood([0.0], [1.0], [0.0]), 4)
+        0.9189
+    """
+    mean, std, targets = (np.asarray(a, np.float64).reshape(-1) for a in (mean, std, targets))
+    return float(np.mean(0.5 * np.log(2 * np.pi * std**2) + 0.5 * ((targets - mean) / std) ** 2))
+
+
+def interval_coverage(mean, std, targets, level: float = 0.95) -> float:
+    """Fraction of targets inside the central `level` interval of N(mean, std²): about
+    `level` when the predicted stds are honest.
+
+    Example:
+        >>> interval_coverage([0.0, 0.0], [1.0, 1.0], [0.5, 3.0])
+        0.5
+    """
+    from scipy.stats import norm
+
+    mean, std, targets = (np.asarray(a, np.float64).reshape(-1) for a in (mean, std, targets))
+    return float(np.mean(np.abs(targets - mean) <= norm.ppf(0.5 + level / 2) * std))
+
+
+def auroc(scores_negative, scores_positive) -> float:
+    """Area under the ROC curve for telling positives (higher scores) from negatives: the
+    probability that a random positive scores above a random negative (ties count half).
+    With predictive entropy as the score and out-of-distribution inputs as positives, it
+    says how well the uncertainty flags inputs unlike the training data.
+
+    Example:
+        >>> auroc([0.1, 0.2], [0.3, 0.15])
+        0.75
+    """
+    from scipy.stats import rankdata
+
+    negative, positive = np.asarray(scores_negative, np.float64), np.asarray(scores_positive, np.float64)
+    if negative.size == 0 or positive.size == 0:
+        raise ValueError("auroc needs at least one score in each group.")
+    ranks = rankdata(np.concatenate([negative, positive]))  # ties: average rank (Mann-Whitney U)
+    positive_ranks = ranks[len(negative):].sum()
+    return float((positive_ranks - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
 def reliability_diagram(probabilities, labels, path: str | os.PathLike, *, bins: int = 15,

@@ -47,7 +47,7 @@ class Diabetes(tfds.core.GeneratorBasedBuilder):
     """Efron et al.'s diabetes data from scikit-learn's bundled copy (regression)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: 353 train and 89 test examples, raw units."}
+    RELEASE_NOTES = {"1.0.0": "First release: 353 train and 89 test examples, raw units, feature names."}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
@@ -57,6 +57,7 @@ class Diabetes(tfds.core.GeneratorBasedBuilder):
                 "target": tfds.features.Scalar(dtype=np.float32),
             }),
             supervised_keys=("features", "target"),
+            metadata=tfds.core.MetadataDict(feature_names=list(FEATURE_NAMES)),
             homepage="https://www4.stat.ncsu.edu/~boos/var.select/diabetes.html",
         )
 

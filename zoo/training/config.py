@@ -51,6 +51,7 @@ class RecipeConfig:
     data_dir: str | None = None  # TFDS' default (~/tensorflow_datasets) when None
     model_dir: str | None = None  # runs/<model>-<dataset> when None
     export_dir: str = "saved_models"
+    export_name: str | None = None  # the model's name when None: saved_models/<export_name>/<version>
     strategy: str = "auto"
     # TFDS split strings; mocked data in tests ignores slicing, real data does not.
     train_split: str = "train[:90%]"
@@ -69,8 +70,10 @@ class RecipeConfig:
     dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __post_init__(self) -> None:
+        if self.export_name is None:
+            self.export_name = self.model
         if self.model_dir is None:
-            self.model_dir = str(Path("runs") / f"{self.model}-{self.dataset}")
+            self.model_dir = str(Path("runs") / f"{self.export_name}-{self.dataset.replace('/', '-')}")
         checks = [
             ("epochs", self.epochs, isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
             ("batch_size", self.batch_size, isinstance(self.batch_size, int) and self.batch_size >= 1,
@@ -137,6 +140,10 @@ def parse_config(config_class: type[RecipeConfig], argv: Sequence[str] | None = 
     if model_config:
         _check_model_keys(parser, config, model_config, fields)
         config.model_config = {**config.model_config, **model_config}
+        try:  # values too, before any data is loaded (the data's keys are checked at build)
+            get_spec(config.model).resolve_config(config.model_config)
+        except (ValueError, TypeError) as error:
+            parser.error(f"--set: {error}")
     return config
 
 
@@ -213,6 +220,12 @@ def _accepted_types(annotation: Any) -> tuple[type, ...] | None:
     union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
     args = typing.get_args(annotation) if union else (annotation,)
     return tuple(typing.get_origin(arg) or arg for arg in args)
+
+
+def get_spec(name: str):
+    from zoo.registry import get_spec as spec
+
+    return spec(name)
 
 
 def _check_model_keys(parser, config, model_config, fields) -> None:

@@ -42,7 +42,10 @@ class RecipeData:
     `model_config` holds the keys the data decides (`input_shape`, `num_classes`, ...).
     `preprocess(x, y)` runs per example in the pipeline, before the cache; `augment(x, y)` per
     training batch. `preprocessor` is a Keras layer exported in front of the model, so the
-    SavedModel takes raw inputs (`input_spec`), e.g. text for a model trained on token ids.
+    SavedModel takes raw inputs (`input_spec`), e.g. text for a model trained on token ids;
+    `raw_input(x, y)` turns a dataset example into such an input when they differ (a dict of
+    features into a vector). `target_scale=(loc, scale)`: regression targets were
+    standardised for training; metrics and the export report loc + scale * prediction.
     """
 
     train: tf.data.Dataset
@@ -54,6 +57,8 @@ class RecipeData:
     augment: Callable | None = None
     preprocessor: Any = None
     input_spec: tf.TensorSpec | None = None
+    raw_input: Callable | None = None
+    target_scale: tuple[float, float] | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -136,8 +141,9 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     metrics = {key: float(value) for key, value in
                model.evaluate(test, verbose=0, return_dict=True).items()}
     mc_samples = getattr(config, "mc_samples", None)
-    if mc_samples:
-        metrics.update(_uncertainty_metrics(model, test, mc_samples, model_dir, config))
+    head = zoo_export.head_of(model)
+    if mc_samples or head in ("normal", "mean_std"):
+        metrics.update(_uncertainty_metrics(model, test, mc_samples or 1, model_dir, config, data))
     history = report.read_history(history_path)
     (model_dir / "metrics.json").write_text(json.dumps(
         {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
@@ -146,16 +152,18 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
 
     export_path = None
     if config.export:
-        warmup = np.stack([x.numpy() for x, _ in data.test.take(4)])
+        raw = data.raw_input or (lambda x, y: x)
+        warmup = np.stack([raw(x, y).numpy() for x, y in data.test.take(4)])
         card = {"recipe": _recipe_name(config), "config": config.to_dict(),
                 "dataset": {"name": config.dataset, "train_split": config.train_split,
                             "test_split": config.test_split, **data.metadata},
                 "metrics": {"test": metrics}, "training_seconds": round(seconds, 3),
                 "epochs": len(history.get("epoch", [])), "strategy": strategy_name(strategy)}
         export_path = zoo_export.export_model(
-            model, config.export_dir, name=config.model, input_name=data.input_name,
+            model, config.export_dir, name=config.export_name, input_name=data.input_name,
             input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
-            warmup_inputs=_as_serving_input(warmup, data.input_spec, model), mc_samples=mc_samples or None)
+            warmup_inputs=_as_serving_input(warmup, data.input_spec, model), mc_samples=mc_samples or None,
+            target_scale=data.target_scale)
     summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
                                   seconds=seconds, strategy=strategy_name(strategy),
                                   export=str(export_path) if export_path else None, curves=str(curves))
@@ -179,18 +187,37 @@ def _model_config(config: RecipeConfig, data: RecipeData) -> dict[str, Any]:
     return merged
 
 
-def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config) -> dict[str, float]:
-    """MC accuracy, NLL, Brier and ECE on the test split, and `reliability.png`."""
+def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config, data) -> dict[str, float]:
+    """Monte Carlo (or a GP's exact) predictive metrics on the test split, with a plot.
+
+    Classifiers: MC accuracy, NLL, Brier, ECE and `reliability.png`; for images also how well
+    the predictive entropy tells the test images from as many uniform-noise images
+    (`ood_auroc`). Regressors: RMSE, Gaussian NLL, 95%-interval coverage and mean std, in
+    target units, and `predictions.png`.
+    """
     from zoo import uncertainty
 
     x, y = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy()) for a, b in test]))
     result = uncertainty.predict_with_uncertainty(model, x, samples)
-    uncertainty.reliability_diagram(result.probabilities, y, model_dir / "reliability.png",
-                                    title=f"{config.model} on {config.dataset}, {samples} samples")
-    return {"mc_accuracy": float(np.mean(result.classes == y)),
-            "nll": uncertainty.negative_log_likelihood(result.probabilities, y),
-            "brier": uncertainty.brier_score(result.probabilities, y),
-            "ece": uncertainty.expected_calibration_error(result.probabilities, y)}
+    title = f"{config.model} on {config.dataset}" + (f", {samples} samples" if samples > 1 else "")
+    if result.probabilities is None:
+        loc, scale = data.target_scale or (0.0, 1.0)
+        mean, std, targets = loc + scale * result.mean, scale * result.std, loc + scale * y
+        report.plot_predictions(mean, std, targets, model_dir / "predictions.png", title=title)
+        return {"rmse": float(np.sqrt(np.mean((mean - targets.reshape(mean.shape)) ** 2))),
+                "nll": uncertainty.gaussian_negative_log_likelihood(mean, std, targets),
+                "coverage_95": uncertainty.interval_coverage(mean, std, targets, 0.95),
+                "mean_std": float(np.mean(std))}
+    uncertainty.reliability_diagram(result.probabilities, y, model_dir / "reliability.png", title=title)
+    metrics = {"mc_accuracy": float(np.mean(result.classes == y)),
+               "nll": uncertainty.negative_log_likelihood(result.probabilities, y),
+               "brier": uncertainty.brier_score(result.probabilities, y),
+               "ece": uncertainty.expected_calibration_error(result.probabilities, y)}
+    if x.ndim == 4:  # images: raw pixels are 0-255 for every image model here
+        noise = np.random.default_rng(config.seed).uniform(0, 255, size=x.shape).astype(x.dtype)
+        noise_entropy = uncertainty.predict_with_uncertainty(model, noise, samples).entropy
+        metrics["ood_auroc"] = uncertainty.auroc(result.entropy, noise_entropy)
+    return metrics
 
 
 def _steps_per_execution(config: RecipeConfig, strategy, steps_per_epoch: int) -> int:
@@ -222,7 +249,7 @@ def _signature_outputs(export_path: Path) -> list[str]:
 
 def _as_serving_input(examples: np.ndarray, input_spec, model) -> np.ndarray:
     """Raw test examples in the dtype the exported signature takes."""
-    dtype = input_spec.dtype if input_spec is not None else tf.as_dtype(model.inputs[0].dtype)
+    dtype = (input_spec or zoo_export.model_input_spec(model)).dtype
     return examples if dtype == tf.string else examples.astype(dtype.as_numpy_dtype)
 
 

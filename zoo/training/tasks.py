@@ -7,6 +7,7 @@ the same way); what differs between recipes is their config.
 from __future__ import annotations
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from zoo import data
 from zoo.training.config import RecipeConfig
@@ -54,8 +55,12 @@ def image_augmenter(seed: int):
     return augment
 
 
-def image_classification(config: RecipeConfig, *, augment: bool = False) -> RecipeData:
+def image_classification(config: RecipeConfig, *, augment: bool = False, rescale: bool = False) -> RecipeData:
     """Images (uint8 pixels cast to float32, unscaled: models rescale) with integer labels.
+
+    `rescale=True` is for models without a rescaling layer of their own (MLPs): pixels are
+    scaled to [0, 1] in the pipeline by a `Rescaling` layer that is also exported in front
+    of the model, so the SavedModel takes raw 0-255 pixels like every image model's export.
 
     Example:
         >>> data = image_classification(config)  # doctest: +SKIP
@@ -68,13 +73,21 @@ def image_classification(config: RecipeConfig, *, augment: bool = False) -> Reci
         raise ValueError(f"Dataset {config.dataset!r} has images of varying size {image.shape}; "
                          "these recipes need fixed-size images (MNIST-like datasets).")
 
+    scale = None
+    if rescale:
+        import keras
+
+        scale = keras.layers.Rescaling(1 / 255, name="rescale")
+
     def to_float(pixels, label):
-        return tf.cast(pixels, tf.float32), label
+        pixels = tf.cast(pixels, tf.float32)
+        return (scale(pixels) if scale is not None else pixels), label
 
     return RecipeData(
         train=train, validation=validation, test=test, input_name="images",
         model_config={"input_shape": tuple(image.shape), "num_classes": label.num_classes},
         preprocess=to_float, augment=image_augmenter(config.seed) if augment else None,
+        preprocessor=scale, input_spec=tf.TensorSpec((None, *image.shape), tf.float32) if rescale else None,
         metadata={"classes": list(label.names)})
 
 
@@ -117,6 +130,55 @@ def _filtered(dataset: tf.data.Dataset, predicate) -> tf.data.Dataset:
     dataset = dataset.filter(predicate)
     count = int(dataset.reduce(0, lambda count, _: count + 1))
     return dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def tabular_regression(config: RecipeConfig) -> RecipeData:
+    """Feature vectors with real-valued targets, both standardised for training.
+
+    A feature dict (TFDS' `wine_quality`) becomes one vector in sorted key order. Inputs go
+    through a `Normalization` layer adapted on the training split, exported in front of the
+    model (the SavedModel takes raw features); targets are standardised with the training
+    split's mean and std, which `target_scale` carries to the metrics and the export (they
+    report target units).
+
+    Example:
+        >>> data = tabular_regression(config)  # doctest: +SKIP
+        >>> data.model_config, data.target_scale  # doctest: +SKIP
+        ({'input_shape': (10,)}, (153.7, 77.9))
+    """
+    import keras
+    import numpy as np
+
+    train, validation, test, info = load_splits(config)
+    features, target = _supervised_features(info, config)
+    if getattr(target, "shape", ()) not in ((), (1,)):
+        raise ValueError(f"Dataset {config.dataset!r} has targets of shape {target.shape}; "
+                         "these recipes need one real-valued target per example.")
+    keys = sorted(features.keys()) if isinstance(features, tfds.features.FeaturesDict) else None
+
+    def as_vector(x, y):
+        if keys is not None:
+            x = tf.stack([tf.cast(x[key], tf.float32) for key in keys], axis=-1)
+        return tf.reshape(tf.cast(x, tf.float32), [-1]), tf.reshape(tf.cast(y, tf.float32), [1])
+
+    x_train, y_train = (np.stack(part) for part in zip(*train.map(as_vector).as_numpy_iterator()))
+    normalizer = keras.layers.Normalization(name="standardize")
+    normalizer.adapt(x_train)
+    loc, scale = float(y_train.mean()), float(y_train.std() or 1.0)
+
+    def preprocess(x, y):
+        x, y = as_vector(x, y)
+        return normalizer(x[None])[0], (y - loc) / scale
+
+    named = (info.metadata or {}).get("feature_names")  # bundled diabetes stores them
+    names = keys or named or [f"x{i}" for i in range(x_train.shape[1])]
+    return RecipeData(
+        train=train, validation=validation, test=test, input_name="features",
+        model_config={"input_shape": (x_train.shape[1],)}, preprocess=preprocess,
+        preprocessor=normalizer, input_spec=tf.TensorSpec((None, x_train.shape[1]), tf.float32),
+        raw_input=lambda x, y: as_vector(x, y)[0], target_scale=(loc, scale),
+        metadata={"features": list(names), "target": info.supervised_keys[1],
+                  "target_mean": loc, "target_std": scale})
 
 
 def text_classification(config: RecipeConfig, *, vocab_size: int, sequence_length: int) -> RecipeData:
