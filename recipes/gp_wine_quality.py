@@ -34,6 +34,7 @@ class Config(training.RecipeConfig):
     validation_split: str | None = None
     test_split: str = "train[80%:]"
     export_name: str | None = "gp_wine_quality"
+    progress: str = "epochs"  # one bar over the 300 one-step epochs
 
     dataset_defaults = {"diabetes": {"train_split": "train", "test_split": "test",
                                      "export_name": "gp_diabetes"}}

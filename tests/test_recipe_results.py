@@ -76,6 +76,23 @@ def test_bayesian_lenet_on_digits_is_near_lenet_calibrated_and_flags_noise(lenet
     assert bayesian["ood_auroc"] >= 0.9
     assert (tmp_path / "runs" / "bayesian_lenet-digits" / "reliability.png").exists()
 
+    # The README's uncertainty snippet, as written, on the model this run saved.
+    snippet = _readme_python_block("runs/bayesian_lenet-digits/model.keras")
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "data")},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    numbers = [float(n) for n in re.findall(r"\d+\.\d+", done.stdout)]
+    accuracy, ece, entropy_digits, entropy_noise, mi_digits, mi_noise, auroc = numbers
+    assert abs(accuracy - bayesian["mc_accuracy"]) < 0.01 and ece <= 0.05
+    assert entropy_noise > entropy_digits and mi_noise > mi_digits and auroc >= 0.9
+
+
+def _readme_python_block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)\n```", (RECIPES_DIR.parent / "README.md").read_text(), flags=re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return block
+
 
 @pytest.mark.parametrize("recipe, run_dir", [("gp_wine_quality", "gp_diabetes-diabetes"),
                                              ("bayesian_mlp_wine_quality", "bayesian_mlp_diabetes-diabetes")])

@@ -52,6 +52,8 @@ def test_dataset_defaults_apply_only_where_the_command_line_is_silent():
     (["--epochs", "0"], "`epochs` must be an integer >= 1. Received: epochs=0"),
     (["--set", "precision=float8"], "`precision` must be one of float32, mixed_float16, mixed_bfloat16"),
     (["--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
+    (["--set", "progress=bars"], "`progress` must be one of batches, epochs, none. Received: progress='bars'"),
+    (["--set", "filters=8"], "--set: `filters` must be a list of positive integers. Received: filters=8"),
 ])
 def test_bad_flags_exit_2_with_a_message_naming_the_key(argv, message, capsys):
     with pytest.raises(SystemExit) as exited:

@@ -66,8 +66,9 @@ def _describe(args: argparse.Namespace) -> int:
     print(f"  family        {card['family']}")
     print(f"  task          {card['task']}")
     print(f"  tags          {', '.join(card['tags']) or '-'}")
-    print(f"  input         shape {tuple(card['input_shape'])}, {card['input_dtype']}, "
-          f"values in {card['input_range']}")
+    low, high = card["input_range"]
+    values = "any real values" if low is None and high is None else f"values in {card['input_range']}"
+    print(f"  input         shape {tuple(card['input_shape'])}, {card['input_dtype']}, {values}")
     print(f"  output        shape {tuple(card['output_shape'])}, {card['output']}")
     print(f"  parameters    {card['trainable_params']:,} trainable, "
           f"{card['non_trainable_params']:,} non-trainable")

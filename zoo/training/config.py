@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
+PROGRESS = ("batches", "epochs", "none")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -65,6 +66,9 @@ class RecipeConfig:
     precision: str = "float32"
     cpu_devices: int | None = None  # split the CPU into N logical devices (to try `mirrored`)
     export: bool = True
+    # Keras' bar per epoch ("batches"), one bar over all epochs ("epochs": for runs of many
+    # one-step epochs, like a GP's), or nothing.
+    progress: str = "batches"
     model_config: dict[str, Any] = dataclasses.field(default_factory=dict)  # catalog overrides
 
     dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
@@ -84,6 +88,7 @@ class RecipeConfig:
              isinstance(self.steps_per_execution, int) and self.steps_per_execution >= 1, "an integer >= 1"),
             ("strategy", self.strategy, self.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
             ("precision", self.precision, self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            ("progress", self.progress, self.progress in PROGRESS, f"one of {', '.join(PROGRESS)}"),
             ("cpu_devices", self.cpu_devices,
              self.cpu_devices is None or (isinstance(self.cpu_devices, int) and self.cpu_devices >= 1),
              "an integer >= 1 or None"),

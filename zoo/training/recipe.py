@@ -132,10 +132,13 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         keras.callbacks.ModelCheckpoint(str(model_dir / "model.keras")),
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
     ]
+    if config.progress == "epochs":
+        callbacks.append(report.EpochProgress(config.epochs))
     if resuming:
         print(f"Resuming from the backup in {backup_dir}", flush=True)
     start = time.perf_counter()
     model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
+              verbose="auto" if config.progress == "batches" else 0,
               shuffle=False)  # the pipeline shuffles, with the seed
     seconds = time.perf_counter() - start
     metrics = {key: float(value) for key, value in

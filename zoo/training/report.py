@@ -86,6 +86,26 @@ def plot_predictions(mean, std, targets, path: str | os.PathLike, *, title: str 
     return path
 
 
+def EpochProgress(epochs: int):
+    """A Keras callback showing one progress bar over all epochs, with the latest metrics.
+
+    Example:
+        >>> model.fit(x, y, epochs=300, verbose=0, callbacks=[EpochProgress(300)])  # doctest: +SKIP
+    """
+    import keras
+
+    class _EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = keras.utils.Progbar(epochs, unit_name="epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.stateful_metrics |= set(logs)  # the latest values, not a running average
+            self.bar.update(epoch + 1, values=list(logs.items()), finalize=epoch + 1 >= epochs)
+
+    return _EpochProgress()
+
+
 def summary_line(model: str, dataset: str, metrics: Mapping[str, float], *, epochs: int,
                  seconds: float, strategy: str, export: str | None, curves: str) -> str:
     """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`"""
