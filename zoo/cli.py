@@ -156,7 +156,20 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe", metavar="RECIPE", help="e.g. lenet_mnist, or path/to/recipe.py")
     train.add_argument("args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     train.set_defaults(run=_train)
+
+    serve = commands.add_parser(
+        "serve", help="serve exported models with TensorFlow Serving's REST API",
+        description="Serve every model under --model-base-path with TensorFlow Serving's REST API "
+                    "(GET /v1/models/NAME, /metadata, POST :predict); new versions load without a restart.")
+    _serving_server().add_arguments(serve)
+    serve.set_defaults(run=lambda args: _serving_server().serve(args))
     return parser
+
+
+def _serving_server():
+    from zoo.serving import server  # imports TensorFlow only when serving
+
+    return server
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,247 @@
+"""`zoo serve` over real sockets on 127.0.0.1: TF Serving's REST API against an exported lenet.
+
+One server process serves the module; every wait is bounded and the process is stopped (and
+killed if it hangs) even when a test fails.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.export import export_model
+
+MAX_BODY_MB = 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    """Raw HTTP on 127.0.0.1, so paths go out exactly as written."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method: str, path: str, body=None, timeout: float = 60):
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body):
+        return self.request("POST", path, body)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    keras.utils.set_random_seed(0)
+    model = zoo.build("lenet")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    export_model(model, base, input_name="images", warmup_inputs=images)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base), "--rest-api-port", str(port),
+         "--file-system-poll-wait-seconds", "0.2", "--max-body-mb", str(MAX_BODY_MB)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    client = Client(port)
+    try:
+        _wait(lambda: client.get("/healthz")[0] == 200, 120, "the server to start")
+        yield client, model, images, base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_model_status_has_tf_servings_json_shape(served):
+    client = served[0]
+    assert client.get("/v1/models/lenet") == (200, {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+    assert client.get("/v1/models/lenet/versions/1")[1]["model_version_status"][0]["version"] == "1"
+
+
+def test_metadata_lists_the_signature_defs(served):
+    status, body = served[0].get("/v1/models/lenet/metadata")
+    assert status == 200
+    assert body["model_spec"] == {"name": "lenet", "version": "1", "signature_name": ""}
+    signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    image = signature["inputs"]["images"]
+    assert image["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in image["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert set(signature["outputs"]) == {"logits", "probabilities", "classes"}
+
+
+def test_row_and_columnar_predict_give_the_models_numbers(served):
+    client, model, images = served[:3]
+    expected = model.predict(images, verbose=0)
+    status, rows = client.post("/v1/models/lenet:predict", {"instances": images.tolist()})
+    assert status == 200 and len(rows["predictions"]) == 4
+    np.testing.assert_allclose([p["logits"] for p in rows["predictions"]], expected, rtol=1e-5, atol=1e-5)
+    assert [p["classes"] for p in rows["predictions"]] == expected.argmax(-1).tolist()
+    status, columns = client.post("/v1/models/lenet/versions/1:predict",
+                                  {"signature_name": "serving_default", "inputs": {"images": images.tolist()}})
+    assert status == 200
+    np.testing.assert_allclose(columns["outputs"]["logits"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.sum(columns["outputs"]["probabilities"], axis=-1), 1.0, rtol=1e-5)
+    # One named input: a bare value in columnar format, objects in row format, both work.
+    status, bare = client.post("/v1/models/lenet:predict", {"inputs": images[:1].tolist()})
+    assert status == 200 and bare["outputs"]["classes"] == expected[:1].argmax(-1).tolist()
+    status, objects = client.post("/v1/models/lenet:predict", {"instances": [{"images": images[0].tolist()}]})
+    assert status == 200 and objects["predictions"][0]["classes"] == int(expected[0].argmax())
+
+
+IMAGE = np.zeros((28, 28, 1)).tolist()
+BAD_REQUESTS = [
+    ("malformed JSON", "POST", "/v1/models/lenet:predict", '{"instances": [1, 2', 400, "Malformed JSON"),
+    ("both formats", "POST", "/v1/models/lenet:predict", {"instances": [IMAGE], "inputs": [IMAGE]}, 400,
+     "exactly one of 'instances' (row format) or 'inputs' (columnar format). Received: both"),
+    ("neither format", "POST", "/v1/models/lenet:predict", {"signature_name": "serving_default"}, 400,
+     "Received: neither"),
+    ("wrong input name", "POST", "/v1/models/lenet:predict", {"inputs": {"pixels": [IMAGE]}}, 400,
+     "'inputs' has no value for input 'images'"),
+    ("unknown input in rows", "POST", "/v1/models/lenet:predict", {"instances": [{"images": IMAGE, "x": 1}]}, 400,
+     "Unknown input 'x'. The signature's inputs: images"),
+    ("wrong shape", "POST", "/v1/models/lenet:predict", {"instances": [[[0.0] * 28] * 28]}, 400,
+     "Input 'images' has shape [1, 28, 28]; the signature expects [-1, 28, 28, 1]"),
+    ("ragged", "POST", "/v1/models/lenet:predict", {"instances": [[1.0, 2.0], [3.0]]}, 400,
+     "not a rectangular (nested) list"),
+    ("wrong dtype", "POST", "/v1/models/lenet:predict", {"instances": [[["a"] * 1] * 28] * 28}, 400,
+     "expects numbers of type float32 (DT_FLOAT32). Received values of type str"),
+    ("NaN", "POST", "/v1/models/lenet:predict", '{"instances": [' + json.dumps(IMAGE).replace("0.0", "NaN", 1) + "]}",
+     400, "contains NaN or infinite values (first at index (0, 0, 0, 0))"),
+    ("Infinity", "POST", "/v1/models/lenet:predict",
+     '{"inputs": [' + json.dumps(IMAGE).replace("0.0", "-Infinity", 1) + "]}", 400, "NaN or infinite"),
+    ("empty batch", "POST", "/v1/models/lenet:predict", {"instances": []}, 400, "'instances' is empty"),
+    ("empty columnar batch", "POST", "/v1/models/lenet:predict", {"inputs": np.zeros((0, 28, 28, 1)).tolist()},
+     400, "the signature expects"),
+    ("unknown model", "POST", "/v1/models/resnet:predict", {"instances": [IMAGE]}, 404,
+     "Servable not found for request: Latest(resnet)"),
+    ("unknown version", "POST", "/v1/models/lenet/versions/7:predict", {"instances": [IMAGE]}, 404,
+     "Servable not found for request: Specific(lenet, 7)"),
+    ("unknown label", "GET", "/v1/models/lenet/labels/canary", None, 404,
+     "Unrecognized servable version label: canary"),
+    ("bad version", "GET", "/v1/models/lenet/versions/latest", None, 400, "Version must be a positive integer"),
+    ("unknown signature", "POST", "/v1/models/lenet:predict", {"signature_name": "serve", "instances": [IMAGE]},
+     400, "Serving signature name: 'serve' not found in signature def. Available: serving_default"),
+    ("unknown model status", "GET", "/v1/models/resnet", None, 404, "Could not find any versions of model resnet"),
+    ("path traversal", "POST", "/v1/models/..%2F..%2Fetc:predict", {"instances": [IMAGE]}, 400,
+     "Invalid model name '../../etc'"),
+    ("hidden name", "GET", "/v1/models/.lenet", None, 400, "Invalid model name '.lenet'"),
+    ("unknown verb", "POST", "/v1/models/lenet:explain", {"instances": [IMAGE]}, 404, "Unknown method 'explain'"),
+    ("classify", "POST", "/v1/models/lenet:classify", {"examples": [{"x": 1.0}]}, 400,
+     "Expected classification signature method_name to be tensorflow/serving/classify. "
+     "Was: tensorflow/serving/predict"),
+    ("regress", "POST", "/v1/models/lenet:regress", {"examples": [{"x": 1.0}]}, 400,
+     "Expected regression signature method_name to be tensorflow/serving/regress"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_the_right_status_and_a_clear_message(served, case):
+    client = served[0]
+    _, method, path, body, expected_status, message = case
+    status, answer = client.request(method, path, body)
+    assert status == expected_status, answer
+    assert set(answer) == {"error"} and message in answer["error"], answer
+    # ...and the server keeps serving.
+    assert client.post("/v1/models/lenet:predict", {"instances": [IMAGE]})[0] == 200
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_read(served):
+    client = served[0]
+    body = json.dumps({"instances": [IMAGE] * 2000})  # about 5 MB, over the 1 MB limit
+    status, answer = client.post("/v1/models/lenet:predict", body)
+    assert status == 413 and "exceeds the server's limit of 1,048,576 bytes" in answer["error"]
+    assert client.post("/v1/models/lenet:predict", {"instances": [IMAGE]})[0] == 200
+
+
+def test_a_new_version_is_served_without_restart_and_no_request_fails_meanwhile(served):
+    client, model, images, base, _ = served
+    failures, answered = [], [0]
+    stop = threading.Event()
+
+    def send():
+        while not stop.is_set():
+            status, answer = client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()})
+            if status != 200:
+                failures.append(answer)
+            answered[0] += 1
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    for thread in senders:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        keras.utils.set_random_seed(1)
+        export_model(zoo.build("lenet"), base, input_name="images", warmup_inputs=images)  # version 2
+        _wait(lambda: client.get("/v1/models/lenet")[1]["model_version_status"][0]["version"] == "2",
+              60, "version 2 to replace version 1")
+        time.sleep(0.5)  # requests keep flowing across the switch
+    finally:
+        stop.set()
+        for thread in senders:
+            thread.join(timeout=60)
+    assert failures == [] and answered[0] > 10
+    assert client.post("/v1/models/lenet/versions/2:predict", {"instances": images[:1].tolist()})[0] == 200
+    assert client.post("/v1/models/lenet/versions/1:predict", {"instances": images[:1].tolist()})[0] == 404
+
+    # A removed version is unloaded, and the latest one left is served again: a rollback.
+    shutil.rmtree(base / "lenet" / "2")
+    _wait(lambda: [s["version"] for s in client.get("/v1/models/lenet")[1]["model_version_status"]] == ["1"],
+          60, "version 2 to be unloaded and version 1 served again")
+    assert client.post("/v1/models/lenet/versions/2:predict", {"instances": images[:1].tolist()})[0] == 404
+    status, answer = client.post("/v1/models/lenet:predict", {"instances": images.tolist()})
+    np.testing.assert_allclose([p["logits"] for p in answer["predictions"]], model.predict(images, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_sigterm_stops_the_server_cleanly(served):
+    process = served[4]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    output = process.stdout.read()
+    assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output

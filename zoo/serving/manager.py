@@ -1,0 +1,254 @@
+"""`ModelManager`: the models and versions a server holds, as TensorFlow Serving manages them.
+
+Every directory under the base path is a model and every integer-named directory inside it a
+version (the layout `zoo.export` writes and TF Serving reads). The version policy is TF
+Serving's default, the latest `num_versions` (1). A version is loaded with
+`tf.saved_model.load`, its `assets.extra/tf_serving_warmup_requests` are replayed, and only
+then is it AVAILABLE and used; `poll()` (every second in a server, on a background thread)
+loads new versions and unloads removed or superseded ones without a restart. A request holds
+its `Servable` for its whole life, so requests in flight while a version is swapped out
+finish on the version they started with.
+
+Example:
+    >>> manager = ModelManager("saved_models")  # doctest: +SKIP
+    >>> manager.poll()  # doctest: +SKIP
+    >>> manager.lookup("lenet").signature("serving_default")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from zoo.serving.errors import InvalidArgument, NotFound
+
+log = logging.getLogger("zoo.serving")
+
+DEFAULT_SIGNATURE = "serving_default"
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # a plain directory name
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit too
+STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+
+
+@dataclasses.dataclass
+class Servable:
+    """One loaded (or failed) version of a model."""
+
+    name: str
+    version: int
+    path: Path
+    state: str = "START"
+    error: str = ""
+    loaded: Any = dataclasses.field(default=None, repr=False)
+
+    @property
+    def signatures(self) -> dict[str, Any]:
+        return dict(self.loaded.signatures) if self.loaded is not None else {}
+
+    def signature(self, name: str | None):
+        """The concrete function of signature `name` (default: serving_default)."""
+        name = name or DEFAULT_SIGNATURE
+        signatures = self.signatures
+        if name not in signatures:
+            raise InvalidArgument(f"Serving signature name: {name!r} not found in signature def. "
+                                  f"Available: {', '.join(sorted(signatures))}")
+        return signatures[name]
+
+    def signature_def_map(self):
+        """The SavedModel's signature defs as TF Serving's `SignatureDefMap` proto."""
+        from tensorflow.core.protobuf import saved_model_pb2
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        saved = saved_model_pb2.SavedModel.FromString((self.path / "saved_model.pb").read_bytes())
+        graph = next((g for g in saved.meta_graphs if "serve" in g.meta_info_def.tags), saved.meta_graphs[0])
+        result = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in graph.signature_def.items():
+            if not key.startswith("__"):  # TF's internal `__saved_model_init_op`
+                result.signature_def[key].CopyFrom(value)
+        return result
+
+
+class ModelManager:
+    """Loads, serves and reloads the versions of every model under `base_path`.
+
+    Args:
+        base_path: the directory of model directories (`saved_models`).
+        num_versions: how many of the latest versions of each model to serve.
+        labels: optional {model: {label: version}} (version labels, as TF Serving's config).
+    """
+
+    def __init__(self, base_path: str | os.PathLike, *, num_versions: int = 1,
+                 labels: dict[str, dict[str, int]] | None = None):
+        if not isinstance(num_versions, int) or num_versions < 1:
+            raise ValueError(f"`num_versions` must be an integer >= 1. Received: num_versions={num_versions!r}")
+        self.base_path = Path(base_path)
+        if not self.base_path.is_dir():
+            raise FileNotFoundError(f"Model base path {str(self.base_path)!r} is not a directory. Export a "
+                                    "model there first (e.g. python recipes/lenet_mnist.py --dataset digits).")
+        self.num_versions = num_versions
+        self.labels = {name: dict(versions) for name, versions in (labels or {}).items()}
+        self._servables: dict[str, dict[int, Servable]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what is on disk -------------------------------------------------------------------
+    def _on_disk(self) -> dict[str, list[int]]:
+        found = {}
+        for model_dir in sorted(self.base_path.iterdir()):
+            if model_dir.is_dir() and MODEL_NAME.match(model_dir.name):
+                versions = sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()
+                                  and (p / "saved_model.pb").exists())
+                found[model_dir.name] = versions
+        return found
+
+    def poll(self) -> dict[str, list[str]]:
+        """Brings the served versions in line with the disk; returns what changed.
+
+        New wanted versions are loaded and warmed up before they are published; versions no
+        longer wanted (removed, or superseded under the latest-N policy) are unloaded.
+        """
+        changes: dict[str, list[str]] = {"loaded": [], "unloaded": [], "failed": []}
+        on_disk = self._on_disk()
+        for name, versions in on_disk.items():
+            wanted = set(versions[-self.num_versions:])
+            with self._lock:
+                known = set(self._servables.get(name, {}))
+            for version in sorted(wanted - known):
+                servable = self._load(name, version)
+                with self._lock:
+                    self._servables.setdefault(name, {})[version] = servable
+                (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
+            with self._lock:
+                for version in sorted(known - wanted):
+                    self._unload(name, version)
+                    changes["unloaded"].append(f"{name}/{version}")
+        with self._lock:
+            for name in set(self._servables) - set(on_disk):
+                for version in list(self._servables[name]):
+                    self._unload(name, version)
+                    changes["unloaded"].append(f"{name}/{version}")
+                del self._servables[name]
+        for kind, items in changes.items():
+            if items:
+                log.info("%s: %s", kind, ", ".join(items))
+        return changes
+
+    def _load(self, name: str, version: int) -> Servable:
+        import tensorflow as tf
+
+        servable = Servable(name, version, self.base_path / name / str(version), state="LOADING")
+        try:
+            servable.loaded = tf.saved_model.load(str(servable.path))
+            replay_warmup(servable)
+            servable.state = "AVAILABLE"
+        except Exception as error:  # a broken version must not take the server down
+            servable.state, servable.error, servable.loaded = "END", f"{type(error).__name__}: {error}", None
+            log.error("Failed to load %s version %d: %s", name, version, servable.error)
+        return servable
+
+    def _unload(self, name: str, version: int) -> None:
+        # Requests that already hold the servable keep it alive until they finish.
+        servable = self._servables[name].pop(version)
+        servable.state = "END"
+
+    # -- background polling ----------------------------------------------------------------
+    def start(self, interval_s: float = 1.0) -> None:
+        """Polls now, then every `interval_s` seconds on a daemon thread until `stop()`."""
+        self.poll()
+
+        def loop():
+            while not self._stop.wait(interval_s):
+                try:
+                    self.poll()
+                except Exception:  # e.g. a directory removed mid-scan: try again next time
+                    log.exception("Polling %s failed", self.base_path)
+
+        self._thread = threading.Thread(target=loop, name="zoo-serving-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._servables)
+
+    def lookup(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The AVAILABLE servable for a request: the latest version, a specific one, or a label's."""
+        check_model_name(name)
+        request = (f"Specific({name}, {version})" if version is not None
+                   else f"Labeled({name}, {label})" if label is not None else f"Latest({name})")
+        if label is not None:
+            version = self._label_version(name, label)
+        with self._lock:
+            available = {v: s for v, s in self._servables.get(name, {}).items() if s.state == "AVAILABLE"}
+        if not available or (version is not None and version not in available):
+            raise NotFound(f"Servable not found for request: {request}")
+        return available[max(available) if version is None else version]
+
+    def _label_version(self, name: str, label: str) -> int:
+        versions = self.labels.get(name, {})
+        if label not in versions:
+            raise NotFound(f"Unrecognized servable version label: {label} (model {name}; known labels: "
+                           f"{', '.join(sorted(versions)) or 'none'})")
+        return versions[label]
+
+    def status(self, name: str, version: int | None = None, label: str | None = None):
+        """TF Serving's `GetModelStatusResponse` for a model (all its versions, or one)."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        check_model_name(name)
+        if label is not None:
+            version = self._label_version(name, label)
+        with self._lock:
+            servables = dict(self._servables.get(name, {}))
+        if not servables:
+            raise NotFound(f"Could not find any versions of model {name}")
+        if version is not None:
+            if version not in servables:
+                raise NotFound(f"Could not find version {version} of model {name}")
+            servables = {version: servables[version]}
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for v, servable in sorted(servables.items()):
+            entry = response.model_version_status.add()
+            entry.version = v
+            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(servable.state)
+            entry.status.SetInParent()  # TF Serving always sends a status: OK unless the load failed
+            if servable.error:
+                entry.status.error_code = 13  # INTERNAL: the load failed
+                entry.status.error_message = servable.error
+        return response
+
+
+def check_model_name(name: str) -> None:
+    """Model names are plain directory names: no path separators, no leading dot."""
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        raise InvalidArgument(f"Invalid model name {name!r}: a model name is a plain directory name "
+                              "(letters, digits, '_', '.', '-'; not starting with '.').")
+
+
+def replay_warmup(servable: Servable) -> int:
+    """Runs the export's TF Serving warm-up requests (PredictionLogs) once; returns how many."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = servable.path / "assets.extra" / "tf_serving_warmup_requests"
+    if not path.exists():
+        return 0
+    count = 0
+    for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
+        log_entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log_entry.predict_log.request
+        function = servable.signature(request.model_spec.signature_name or None)
+        function(**{key: tf.constant(tf.make_ndarray(value)) for key, value in request.inputs.items()})
+        count += 1
+    return count

@@ -1,0 +1,173 @@
+"""TensorFlow Serving's REST API as an ASGI app (served by uvicorn in `zoo serve`).
+
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]             model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signature defs
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     row or columnar predict
+    POST ...:classify | ...:regress                               as TF Serving, for signatures
+                                                                  that support them
+    GET  /healthz                                                 liveness (200 while running)
+
+Errors are `{"error": "..."}` with the status `zoo.serving.errors` assigns. The model runs in
+a worker thread, never on the event loop.
+
+Example:
+    >>> app = create_app(ModelManager("saved_models"))  # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8501)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from zoo.serving import tensors
+from zoo.serving.errors import InvalidArgument, NotFound, ServingError, TooLarge
+from zoo.serving.manager import ModelManager
+
+MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
+PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
+                  r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                  r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    # allow_nan: TF Serving's JSON carries NaN and Infinity for floats (api_rest.md, "JSON conformance").
+    return Response(json.dumps(content, allow_nan=True), status_code=status, media_type="application/json")
+
+
+def _error(error: ServingError) -> Response:
+    return _json({"error": error.message}, error.http_status)
+
+
+def _raw_path(request: Request) -> str:
+    """The path as sent: percent-escapes intact, so an escaped '/' stays inside a name."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+
+
+def _parse_path(path: str) -> dict[str, Any]:
+    match = PATH.match(path)
+    if match is None:
+        raise NotFound(f"Malformed request: {path}. Expected /v1/models/NAME[/versions/N|/labels/L]"
+                       "[/metadata|:predict|:classify|:regress]")
+    parts = {key: urllib.parse.unquote(value) if isinstance(value, str) else value
+             for key, value in match.groupdict().items()}
+    if parts["version"] is not None:
+        if not parts["version"].isdigit():
+            raise InvalidArgument(f"Version must be a positive integer. Received: {parts['version']!r}")
+        parts["version"] = int(parts["version"])
+    return parts
+
+
+def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """The REST app over `manager`'s models."""
+
+    async def get_model(request: Request) -> Response:
+        try:
+            parts = _parse_path(_raw_path(request))
+            if parts["verb"]:
+                raise InvalidArgument(f"Use POST for :{parts['verb']}.")
+            if parts["metadata"]:
+                return _json(await run_in_threadpool(_metadata, manager, parts))
+            status = manager.status(parts["name"], parts["version"], parts["label"])
+            return _json(_to_dict(status))
+        except ServingError as error:
+            return _error(error)
+
+    async def post_model(request: Request) -> Response:
+        try:
+            parts = _parse_path(_raw_path(request))
+            if parts["verb"] not in ("predict", "classify", "regress"):
+                raise NotFound(f"Unknown method {parts['verb'] or '(none)'!r}: use :predict, :classify or :regress.")
+            body = await _read_json(request, max_body_bytes)
+            servable = manager.lookup(parts["name"], parts["version"], parts["label"])
+            signature_name = body.get("signature_name") if isinstance(body, dict) else None
+            if signature_name is not None and not isinstance(signature_name, str):
+                raise InvalidArgument(f"'signature_name' must be a string. Received: {signature_name!r}")
+            function = servable.signature(signature_name)
+            if parts["verb"] != "predict":
+                _check_method(servable, signature_name, parts["verb"])
+            inputs, request_format = tensors.parse_predict_request(body, function)
+            outputs = await run_in_threadpool(_call, function, inputs)
+            return _json(tensors.format_predict_response(outputs, request_format))
+        except ServingError as error:
+            return _error(error)
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok", "models": manager.model_names()})
+
+    async def not_found(request: Request, exc) -> Response:
+        return _error(NotFound(f"Malformed request: {request.method} {request.url.path}"))
+
+    routes = [Route("/healthz", healthz, methods=["GET"]),
+              Route("/v1/models/{rest:path}", get_model, methods=["GET"]),
+              Route("/v1/models/{rest:path}", post_model, methods=["POST"])]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"Request body of {int(declared):,} bytes exceeds the server's limit of {limit:,} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"Request body exceeds the server's limit of {limit:,} bytes.")
+    try:
+        return json.loads(body)  # accepts NaN/Infinity like TF Serving; the tensor checks reject them
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidArgument(f"Malformed JSON in the request body: {error}") from None
+
+
+def _call(function, inputs):
+    import tensorflow as tf
+
+    try:
+        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+        raise InvalidArgument(f"The model rejected the input: {str(error).splitlines()[0]}") from None
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def _check_method(servable, signature_name, verb: str) -> None:
+    """TF Serving answers :classify / :regress only for signatures with those method names."""
+    signature_defs = servable.signature_def_map().signature_def
+    method = signature_defs[signature_name or "serving_default"].method_name
+    expected = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
+    if method != expected:
+        kind = "classification" if verb == "classify" else "regression"
+        raise InvalidArgument(f"Expected {kind} signature method_name to be {expected}. Was: {method}")
+    raise InvalidArgument(f"{verb} requests with tf.Example inputs are not supported by this server; "
+                          "use :predict.")
+
+
+def _metadata(manager: ModelManager, parts) -> dict[str, Any]:
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    servable = manager.lookup(parts["name"], parts["version"], parts["label"])
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = servable.name
+    response.model_spec.version.value = servable.version
+    response.metadata["signature_def"].Pack(servable.signature_def_map())
+    as_dict = _to_dict(response)
+    # TF Serving's REST answer shows the packed SignatureDefMap without the Any's "@type".
+    as_dict["metadata"]["signature_def"].pop("@type", None)
+    return as_dict
+
+
+def _to_dict(message) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)

@@ -1,0 +1,64 @@
+"""`zoo serve`: the model manager, its polling thread and the REST app under uvicorn.
+
+    zoo serve --model-base-path saved_models [--rest-api-port 8501] [--host 127.0.0.1]
+
+Binds to 127.0.0.1 unless `--host` says otherwise. SIGTERM and Ctrl-C stop it gracefully:
+it stops accepting connections and lets requests in flight finish (uvicorn's shutdown).
+TF Serving's own flag spellings (`--model_base_path`, `--rest_api_port`) work too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+DEFAULT_REST_PORT = 8501
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-base-path", "--model_base_path", required=True, metavar="DIR",
+                        help="directory of model directories, e.g. saved_models (each holds integer versions)")
+    parser.add_argument("--rest-api-port", "--rest_api_port", type=int, default=DEFAULT_REST_PORT, metavar="PORT",
+                        help=f"REST port (default {DEFAULT_REST_PORT}, as TF Serving)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for all)")
+    parser.add_argument("--num-versions", type=int, default=1, metavar="N",
+                        help="serve the latest N versions of each model (default 1, as TF Serving)")
+    parser.add_argument("--file-system-poll-wait-seconds", "--file_system_poll_wait_seconds", type=float,
+                        default=1.0, metavar="S", help="how often to look for new or removed versions (default 1)")
+    parser.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
+                        help="largest request body accepted (default 64 MB); larger ones get 413")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Runs the server until SIGTERM or Ctrl-C; returns the exit code."""
+    import uvicorn
+
+    from zoo.serving.manager import ModelManager
+    from zoo.serving.rest import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        manager = ModelManager(args.model_base_path, num_versions=args.num_versions)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"zoo serve: error: {error}", file=sys.stderr)
+        return 2
+    manager.start(args.file_system_poll_wait_seconds)
+    app = create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20))
+    served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
+    print(f"Serving models from {args.model_base_path} ({served}): REST at "
+          f"http://{args.host}:{args.rest_api_port}/v1/models/<name>", flush=True)
+    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
+    # re-raises the signal once it is done; this handler turns that into a clean exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(app, host=args.host, port=args.rest_api_port, log_level="warning",
+                    timeout_graceful_shutdown=30)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        manager.stop()
+        print("Server stopped: requests in flight were answered.", flush=True)
+    return 0

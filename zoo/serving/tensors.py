@@ -1,0 +1,187 @@
+"""TF Serving's REST JSON formats <-> NumPy arrays, checked against a signature.
+
+Requests (`tensorflow_serving/g3doc/api_rest.md`): `{"signature_name": ..., "instances": ...}`
+(row format: one entry per example; objects of input name -> value for several inputs) or
+`{"inputs": ...}` (columnar: a value, or an object of input name -> batched value). Binary
+strings are `{"b64": "..."}`. Responses mirror the request: `predictions` for rows (a list of
+values for one output, of objects for several), `outputs` for columns.
+
+Every input is checked before the model runs, and a failure says what was wrong: unknown or
+missing input names, a dtype the value cannot take, a shape that does not match the
+signature, NaN or infinite values, an empty batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from zoo.serving.errors import InvalidArgument
+
+
+def input_specs(function) -> dict[str, Any]:
+    """{input name: tf.TensorSpec} of a signature's concrete function."""
+    return dict(function.structured_input_signature[1])
+
+
+def parse_predict_request(body: Any, function) -> tuple[dict[str, np.ndarray], str]:
+    """(inputs as arrays, "row" or "columnar") from a decoded JSON predict request."""
+    if not isinstance(body, Mapping):
+        raise InvalidArgument(f"The request body must be a JSON object. Received: {type(body).__name__}")
+    unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
+    if unknown:
+        raise InvalidArgument(f"Unknown key(s) in the request: {', '.join(unknown)}. "
+                              "Expected 'instances' or 'inputs', and optionally 'signature_name'.")
+    if ("instances" in body) == ("inputs" in body):
+        raise InvalidArgument("The request must have exactly one of 'instances' (row format) or "
+                              "'inputs' (columnar format). Received: "
+                              + ("both" if "instances" in body else "neither"))
+    specs = input_specs(function)
+    if "instances" in body:
+        return _rows(body["instances"], specs), "row"
+    return _columns(body["inputs"], specs), "columnar"
+
+
+def _rows(instances, specs) -> dict[str, np.ndarray]:
+    if not isinstance(instances, list):
+        raise InvalidArgument(f"'instances' must be a list (one entry per example). Received: {type(instances).__name__}")
+    if not instances:
+        raise InvalidArgument("'instances' is empty: send at least one example.")
+    names = sorted(specs)
+    objects = [isinstance(item, Mapping) and not _is_b64(item) for item in instances]
+    if any(objects):
+        if not all(objects):
+            raise InvalidArgument("Either every instance is an object of input name -> value, or none is.")
+        values = {}
+        for name in set().union(*instances) | set(names):
+            _check_name(name, specs)
+            missing = [i for i, item in enumerate(instances) if name not in item]
+            if missing:
+                raise InvalidArgument(f"Instance {missing[0]} has no value for input {name!r}.")
+            values[name] = [item[name] for item in instances]
+        return {name: to_array(name, value, specs[name]) for name, value in values.items()}
+    if len(names) != 1:
+        raise InvalidArgument(f"The signature has {len(names)} inputs ({', '.join(names)}): each instance "
+                              "must be an object of input name -> value.")
+    return {names[0]: to_array(names[0], instances, specs[names[0]])}
+
+
+def _columns(inputs, specs) -> dict[str, np.ndarray]:
+    names = sorted(specs)
+    if isinstance(inputs, Mapping) and not _is_b64(inputs):
+        for name in names:
+            if name not in inputs:
+                raise InvalidArgument(f"'inputs' has no value for input {name!r}. Expected inputs: {', '.join(names)}")
+        for name in inputs:
+            _check_name(name, specs)
+        return {name: to_array(name, inputs[name], specs[name]) for name in names}
+    if len(names) != 1:
+        raise InvalidArgument(f"The signature has {len(names)} inputs ({', '.join(names)}): 'inputs' must be "
+                              "an object of input name -> value.")
+    return {names[0]: to_array(names[0], inputs, specs[names[0]])}
+
+
+def _check_name(name, specs) -> None:
+    if name not in specs:
+        raise InvalidArgument(f"Unknown input {name!r}. The signature's inputs: {', '.join(sorted(specs))}")
+
+
+def _is_b64(value) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"b64"}
+
+
+def _decode_b64(value):
+    if _is_b64(value):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (ValueError, TypeError) as error:
+            raise InvalidArgument(f"Invalid base64 in a {{'b64': ...}} value: {error}") from None
+    if isinstance(value, list):
+        return [_decode_b64(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return value
+
+
+def to_array(name: str, value, spec) -> np.ndarray:
+    """`value` (nested lists from JSON) as an array of the spec's dtype and a compatible shape."""
+    dtype = spec.dtype
+    if dtype.name == "string":
+        array = np.asarray(_decode_b64(value), dtype=object)
+        if array.dtype != object or any(not isinstance(v, bytes) for v in array.reshape(-1)):
+            raise InvalidArgument(f"Input {name!r} expects strings (DT_STRING). Received other values.")
+    else:
+        try:
+            raw = np.asarray(value)
+        except ValueError:
+            raise InvalidArgument(f"Input {name!r} is not a rectangular (nested) list: its rows have different "
+                                  "lengths.") from None
+        if raw.dtype == object or raw.dtype.kind in "USV":
+            raise InvalidArgument(f"Input {name!r} expects numbers of type {dtype.name} (DT_{dtype.name.upper()}). "
+                                  f"Received {_describe(raw)}.")
+        if raw.dtype.kind == "b" and not dtype.is_bool:
+            raise InvalidArgument(f"Input {name!r} expects {dtype.name}. Received booleans.")
+        if dtype.is_integer and raw.dtype.kind == "f":
+            if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+                raise InvalidArgument(f"Input {name!r} expects integers ({dtype.name}). Received fractional values.")
+        if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(raw))[0])
+            raise InvalidArgument(f"Input {name!r} contains NaN or infinite values (first at index {bad}).")
+        array = raw.astype(dtype.as_numpy_dtype)
+    expected = spec.shape
+    if expected.rank is not None:
+        if array.ndim != expected.rank or any(
+                want is not None and want != got for want, got in zip(expected.as_list(), array.shape)):
+            raise InvalidArgument(f"Input {name!r} has shape {list(array.shape)}; the signature expects "
+                                  f"{_shape_text(expected)} (-1: any size).")
+    if array.ndim and array.shape[0] == 0:
+        raise InvalidArgument(f"Input {name!r} is an empty batch: send at least one example.")
+    return array
+
+
+def _describe(array: np.ndarray) -> str:
+    kinds = sorted({type(v).__name__ for v in array.reshape(-1)[:100]})
+    return f"values of type {', '.join(kinds)}" if kinds else "no values"
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("-1" if d is None else str(d) for d in shape.as_list()) + "]"
+
+
+def format_predict_response(outputs: Mapping[str, Any], request_format: str) -> dict[str, Any]:
+    """TF Serving's response body: `predictions` (row requests) or `outputs` (columnar)."""
+    arrays = {name: np.asarray(value) for name, value in outputs.items()}
+    values = {name: _jsonable(name, array) for name, array in arrays.items()}
+    if request_format == "columnar":
+        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+    if len(values) == 1:
+        return {"predictions": next(iter(values.values()))}
+    sizes = {array.shape[0] if array.ndim else None for array in arrays.values()}
+    if len(sizes) != 1 or None in sizes:
+        raise InvalidArgument("The outputs have different batch sizes and cannot be returned as rows; "
+                              "send the request in columnar format ('inputs').")
+    (size,) = sizes
+    return {"predictions": [{name: value[i] for name, value in values.items()} for i in range(size)]}
+
+
+def _jsonable(name: str, array: np.ndarray):
+    if array.dtype == object or array.dtype.kind == "S":
+        binary = name.endswith("_bytes")
+
+        def encode(v):
+            return {"b64": base64.b64encode(v).decode("ascii")} if binary else v.decode("utf-8", "replace")
+
+        return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
+    if array.dtype.kind == "f":  # float32 values as their shortest decimal form, not float64 noise
+        return _floats(array.tolist(), array.dtype)
+    return array.tolist()
+
+
+def _floats(value, dtype):
+    if isinstance(value, list):
+        return [_floats(v, dtype) for v in value]
+    return float(str(dtype.type(value))) if math.isfinite(value) else value
