@@ -252,3 +252,15 @@ def replay_warmup(servable: Servable) -> int:
         function(**{key: tf.constant(tf.make_ndarray(value)) for key, value in request.inputs.items()})
         count += 1
     return count
+
+
+def call_signature(function, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Runs a signature on checked NumPy inputs; returns NumPy outputs. Errors the model
+    raises on an input (rather than the server) become `InvalidArgument`."""
+    import tensorflow as tf
+
+    try:
+        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+        raise InvalidArgument(f"The model rejected the input: {str(error).splitlines()[0]}") from None
+    return {name: value.numpy() for name, value in outputs.items()}

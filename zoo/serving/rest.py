@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from zoo.serving import tensors
 from zoo.serving.errors import InvalidArgument, NotFound, ServingError, TooLarge
-from zoo.serving.manager import ModelManager
+from zoo.serving.manager import ModelManager, call_signature
 
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
@@ -98,7 +98,7 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES) -
             if parts["verb"] != "predict":
                 _check_method(servable, signature_name, parts["verb"])
             inputs, request_format = tensors.parse_predict_request(body, function)
-            outputs = await run_in_threadpool(_call, function, inputs)
+            outputs = await run_in_threadpool(call_signature, function, inputs)
             return _json(tensors.format_predict_response(outputs, request_format))
         except ServingError as error:
             return _error(error)
@@ -128,16 +128,6 @@ async def _read_json(request: Request, limit: int) -> Any:
         return json.loads(body)  # accepts NaN/Infinity like TF Serving; the tensor checks reject them
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidArgument(f"Malformed JSON in the request body: {error}") from None
-
-
-def _call(function, inputs):
-    import tensorflow as tf
-
-    try:
-        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
-    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-        raise InvalidArgument(f"The model rejected the input: {str(error).splitlines()[0]}") from None
-    return {name: value.numpy() for name, value in outputs.items()}
 
 
 def _check_method(servable, signature_name, verb: str) -> None:

@@ -1,10 +1,12 @@
-"""`zoo serve`: the model manager, its polling thread and the REST app under uvicorn.
+"""`zoo serve`: the model manager, its polling thread, the REST app under uvicorn and the
+gRPC services.
 
-    zoo serve --model-base-path saved_models [--rest-api-port 8501] [--host 127.0.0.1]
+    zoo serve --model-base-path saved_models [--rest-api-port 8501] [--port 8500] [--host 127.0.0.1]
 
 Binds to 127.0.0.1 unless `--host` says otherwise. SIGTERM and Ctrl-C stop it gracefully:
 it stops accepting connections and lets requests in flight finish (uvicorn's shutdown).
-TF Serving's own flag spellings (`--model_base_path`, `--rest_api_port`) work too.
+TF Serving's own flag spellings (`--model_base_path`, `--rest_api_port`) work too; `--port`
+is the gRPC port, as in TF Serving (0 turns gRPC off).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory of model directories, e.g. saved_models (each holds integer versions)")
     parser.add_argument("--rest-api-port", "--rest_api_port", type=int, default=DEFAULT_REST_PORT, metavar="PORT",
                         help=f"REST port (default {DEFAULT_REST_PORT}, as TF Serving)")
+    parser.add_argument("--port", "--grpc-port", type=int, default=8500, metavar="PORT",
+                        help="gRPC port (default 8500, as TF Serving; 0: no gRPC)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for all)")
     parser.add_argument("--num-versions", type=int, default=1, metavar="N",
@@ -47,9 +51,21 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     manager.start(args.file_system_poll_wait_seconds)
     app = create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20))
+    grpc_server = None
+    if args.port:
+        from zoo.serving.grpc_service import create_grpc_server
+
+        try:
+            grpc_server = create_grpc_server(manager, f"{args.host}:{args.port}")
+        except OSError as error:
+            manager.stop()
+            print(f"zoo serve: error: {error}", file=sys.stderr)
+            return 2
+        grpc_server.start()
     served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
     print(f"Serving models from {args.model_base_path} ({served}): REST at "
-          f"http://{args.host}:{args.rest_api_port}/v1/models/<name>", flush=True)
+          f"http://{args.host}:{args.rest_api_port}/v1/models/<name>"
+          + (f", gRPC at {args.host}:{args.port}" if grpc_server else ""), flush=True)
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
     # re-raises the signal once it is done; this handler turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -59,6 +75,8 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=30).wait(timeout=35)  # in-flight RPCs finish
         manager.stop()
         print("Server stopped: requests in flight were answered.", flush=True)
     return 0

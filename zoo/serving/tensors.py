@@ -112,26 +112,33 @@ def to_array(name: str, value, spec) -> np.ndarray:
     dtype = spec.dtype
     if dtype.name == "string":
         array = np.asarray(_decode_b64(value), dtype=object)
-        if array.dtype != object or any(not isinstance(v, bytes) for v in array.reshape(-1)):
+        if any(not isinstance(v, bytes) for v in array.reshape(-1)):
             raise InvalidArgument(f"Input {name!r} expects strings (DT_STRING). Received other values.")
-    else:
-        try:
-            raw = np.asarray(value)
-        except ValueError:
-            raise InvalidArgument(f"Input {name!r} is not a rectangular (nested) list: its rows have different "
-                                  "lengths.") from None
-        if raw.dtype == object or raw.dtype.kind in "USV":
-            raise InvalidArgument(f"Input {name!r} expects numbers of type {dtype.name} (DT_{dtype.name.upper()}). "
-                                  f"Received {_describe(raw)}.")
-        if raw.dtype.kind == "b" and not dtype.is_bool:
-            raise InvalidArgument(f"Input {name!r} expects {dtype.name}. Received booleans.")
-        if dtype.is_integer and raw.dtype.kind == "f":
-            if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
-                raise InvalidArgument(f"Input {name!r} expects integers ({dtype.name}). Received fractional values.")
-        if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(raw))[0])
-            raise InvalidArgument(f"Input {name!r} contains NaN or infinite values (first at index {bad}).")
-        array = raw.astype(dtype.as_numpy_dtype)
+        return check_array(name, array, spec)
+    try:
+        raw = np.asarray(value)
+    except ValueError:
+        raise InvalidArgument(f"Input {name!r} is not a rectangular (nested) list: its rows have different "
+                              "lengths.") from None
+    if raw.dtype == object or raw.dtype.kind in "USV":
+        raise InvalidArgument(f"Input {name!r} expects numbers of type {dtype.name} (DT_{dtype.name.upper()}). "
+                              f"Received {_describe(raw)}.")
+    if raw.dtype.kind == "b" and not dtype.is_bool:
+        raise InvalidArgument(f"Input {name!r} expects {dtype.name}. Received booleans.")
+    if dtype.is_integer and raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+            raise InvalidArgument(f"Input {name!r} expects integers ({dtype.name}). Received fractional values.")
+    _check_finite(name, raw)
+    return check_array(name, raw.astype(dtype.as_numpy_dtype), spec)
+
+
+def check_array(name: str, array: np.ndarray, spec) -> np.ndarray:
+    """Checks an input array against its signature spec: dtype, shape, finite, non-empty."""
+    dtype = spec.dtype
+    expected_dtype = object if dtype.name == "string" else dtype.as_numpy_dtype
+    if array.dtype != expected_dtype and not (dtype.name == "string" and array.dtype.kind in "SO"):
+        raise InvalidArgument(f"Input {name!r} expects dtype {dtype.name}. Received {array.dtype.name}.")
+    _check_finite(name, array)
     expected = spec.shape
     if expected.rank is not None:
         if array.ndim != expected.rank or any(
@@ -141,6 +148,12 @@ def to_array(name: str, value, spec) -> np.ndarray:
     if array.ndim and array.shape[0] == 0:
         raise InvalidArgument(f"Input {name!r} is an empty batch: send at least one example.")
     return array
+
+
+def _check_finite(name: str, array: np.ndarray) -> None:
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise InvalidArgument(f"Input {name!r} contains NaN or infinite values (first at index {bad}).")
 
 
 def _describe(array: np.ndarray) -> str:

@@ -1,4 +1,4 @@
-"""`zoo serve` over real sockets on 127.0.0.1: TF Serving's REST API against an exported lenet.
+"""`zoo serve` over real sockets on 127.0.0.1: TF Serving's REST and gRPC APIs against an exported lenet.
 
 One server process serves the module; every wait is bounded and the process is stopped (and
 killed if it hangs) even when a test fails.
@@ -76,13 +76,15 @@ def served(tmp_path_factory):
     model = zoo.build("lenet")
     images = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
     export_model(model, base, input_name="images", warmup_inputs=images)
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base), "--rest-api-port", str(port),
+         "--port", str(grpc_port),
          "--file-system-poll-wait-seconds", "0.2", "--max-body-mb", str(MAX_BODY_MB)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     client = Client(port)
+    client.grpc_port = grpc_port
     try:
         _wait(lambda: client.get("/healthz")[0] == 200, 120, "the server to start")
         yield client, model, images, base, process
@@ -237,6 +239,68 @@ def test_a_new_version_is_served_without_restart_and_no_request_fails_meanwhile(
     status, answer = client.post("/v1/models/lenet:predict", {"instances": images.tolist()})
     np.testing.assert_allclose([p["logits"] for p in answer["predictions"]], model.predict(images, verbose=0),
                                rtol=1e-5, atol=1e-5)
+
+
+def _stub(served, service):
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{served[0].grpc_port}")
+    grpc.channel_ready_future(channel).result(timeout=30)
+    module = prediction_service_pb2_grpc if service == "prediction" else model_service_pb2_grpc
+    name = "PredictionServiceStub" if service == "prediction" else "ModelServiceStub"
+    return getattr(module, name)(channel)
+
+
+def test_tf_servings_own_grpc_stubs_predict_and_read_metadata_and_status(served):
+    """The `tensorflow-serving-api` package's client code, used as a TF Serving user would."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
+                                         predict_pb2)
+
+    model, images = served[1], served[2]
+    prediction = _stub(served, "prediction")
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="lenet", signature_name="serving_default"))
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+    response = prediction.Predict(request, timeout=30)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["logits"]), model.predict(images, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    assert response.model_spec.name == "lenet" and response.model_spec.version.value >= 1
+
+    metadata = prediction.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=model_pb2.ModelSpec(name="lenet"), metadata_field=["signature_def"]), timeout=30)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    metadata.metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def["serving_default"].outputs) == {"logits", "probabilities", "classes"}
+
+    status = _stub(served, "model").GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
+        model_spec=model_pb2.ModelSpec(name="lenet")), timeout=30)
+    assert [s.state for s in status.model_version_status] == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]
+
+
+def test_grpc_errors_carry_tf_servings_status_codes(served):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2
+
+    prediction = _stub(served, "prediction")
+    unknown = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="resnet"))
+    with pytest.raises(grpc.RpcError) as raised:
+        prediction.Predict(unknown, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "Servable not found for request: Latest(resnet)" in raised.value.details()
+    wrong_shape = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="lenet"))
+    wrong_shape.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 28, 28), np.float32)))
+    with pytest.raises(grpc.RpcError) as raised:
+        prediction.Predict(wrong_shape, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "has shape [1, 28, 28]; the signature expects [-1, 28, 28, 1]" in raised.value.details()
+    wrong_dtype = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="lenet"))
+    wrong_dtype.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 28, 28, 1), np.float64)))
+    with pytest.raises(grpc.RpcError) as raised:
+        prediction.Predict(wrong_dtype, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expects dtype float32. Received float64" in raised.value.details()
 
 
 def test_sigterm_stops_the_server_cleanly(served):

@@ -1,0 +1,113 @@
+"""TensorFlow Serving's gRPC services, with the `tensorflow-serving-api` package's protos:
+`tensorflow.serving.PredictionService` (Predict, GetModelMetadata) and
+`tensorflow.serving.ModelService` (GetModelStatus). Clients built on that package's stubs
+work unchanged.
+
+Example:
+    >>> server = create_grpc_server(manager, "127.0.0.1:8500"); server.start()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from zoo.serving import tensors
+from zoo.serving.errors import InvalidArgument, ServingError
+from zoo.serving.manager import ModelManager, call_signature
+
+DEFAULT_GRPC_PORT = 8500
+MAX_MESSAGE_BYTES = 64 * 2**20
+
+
+def _spec(model_spec) -> tuple[str, int | None, str | None]:
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    label = model_spec.version_label or None
+    return model_spec.name, version, label
+
+
+def _guarded(method):
+    """Turns a `ServingError` into the gRPC status its kind maps to."""
+
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServingError as error:
+            context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message)
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self.manager = manager
+
+    @_guarded
+    def Predict(self, request, context):
+        servable = self.manager.lookup(*_spec(request.model_spec))
+        function = servable.signature(request.model_spec.signature_name or None)
+        specs = tensors.input_specs(function)
+        unknown = sorted(set(request.inputs) - set(specs))
+        missing = sorted(set(specs) - set(request.inputs))
+        if unknown or missing:
+            raise InvalidArgument(f"Inputs {', '.join(map(repr, unknown)) or '(none)'} are unknown and "
+                                  f"{', '.join(map(repr, missing)) or '(none)'} are missing. The signature's "
+                                  f"inputs: {', '.join(sorted(specs))}")
+        inputs = {}
+        for name, proto in request.inputs.items():
+            try:
+                array = tf.make_ndarray(proto)
+            except (TypeError, ValueError) as error:
+                raise InvalidArgument(f"Input {name!r} is not a valid TensorProto: {error}") from None
+            inputs[name] = tensors.check_array(name, array, specs[name])
+        outputs = call_signature(function, inputs)
+        if request.output_filter:
+            unknown = sorted(set(request.output_filter) - set(outputs))
+            if unknown:
+                raise InvalidArgument(f"output_filter names unknown outputs {unknown}; outputs: {sorted(outputs)}")
+            outputs = {name: outputs[name] for name in request.output_filter}
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+        for name, value in outputs.items():
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    @_guarded
+    def GetModelMetadata(self, request, context):
+        if list(request.metadata_field) != ["signature_def"]:
+            raise InvalidArgument("Metadata field(s) must be exactly ['signature_def']. "
+                                  f"Received: {list(request.metadata_field)}")
+        servable = self.manager.lookup(*_spec(request.model_spec))
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.metadata["signature_def"].Pack(servable.signature_def_map())
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self.manager = manager
+
+    @_guarded
+    def GetModelStatus(self, request, context):
+        return self.manager.status(*_spec(request.model_spec))
+
+
+def create_grpc_server(manager: ModelManager, address: str, *, workers: int = 16) -> grpc.Server:
+    """A gRPC server (not started) with both services on `address`, e.g. "127.0.0.1:8500"."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-grpc"),
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    if server.add_insecure_port(address) == 0:
+        raise OSError(f"Cannot bind the gRPC server to {address}: is the port in use? Pick another with --port.")
+    return server
