@@ -6,6 +6,7 @@ killed if it hangs) even when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -69,25 +70,21 @@ def _wait(predicate, timeout: float, what: str):
     raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    base = tmp_path_factory.mktemp("models")
-    keras.utils.set_random_seed(0)
-    model = zoo.build("lenet")
-    images = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
-    export_model(model, base, input_name="images", warmup_inputs=images)
+@contextlib.contextmanager
+def running_server(base, *flags):
+    """`zoo serve` on free ports in a subprocess: (client, process); always stopped after."""
     port, grpc_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base), "--rest-api-port", str(port),
-         "--port", str(grpc_port),
-         "--file-system-poll-wait-seconds", "0.2", "--max-body-mb", str(MAX_BODY_MB)],
+         "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     client = Client(port)
     client.grpc_port = grpc_port
     try:
-        _wait(lambda: client.get("/healthz")[0] == 200, 120, "the server to start")
-        yield client, model, images, base, process
+        _wait(lambda: process.poll() is not None or client.get("/healthz")[0] == 200, 120, "the server to start")
+        assert process.poll() is None, process.stdout.read()
+        yield client, process
     finally:
         if process.poll() is None:
             process.terminate()
@@ -96,6 +93,26 @@ def served(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    keras.utils.set_random_seed(0)
+    model = zoo.build("lenet")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    export_model(model, base, input_name="images", warmup_inputs=images)
+    return base, model, images
+
+
+@pytest.fixture(scope="module")
+def served(exported, tmp_path_factory):
+    base, model, images = exported
+    # Its own copy: the hot-reload test adds and removes versions.
+    own = tmp_path_factory.mktemp("served") / "models"
+    shutil.copytree(base, own)
+    with running_server(own, "--max-body-mb", str(MAX_BODY_MB)) as (client, process):
+        yield client, model, images, own, process
 
 
 def test_model_status_has_tf_servings_json_shape(served):
@@ -309,3 +326,73 @@ def test_sigterm_stops_the_server_cleanly(served):
     assert process.wait(timeout=60) == 0
     output = process.stdout.read()
     assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    """One sample's value from Prometheus' text format."""
+    selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"No sample {name}{{{selector}}} in the metrics")
+
+
+def _metrics_text(client) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", client.port, timeout=30)
+    try:
+        connection.request("GET", "/monitoring/prometheus/metrics")
+        response = connection.getresponse()
+        assert response.status == 200
+        return response.read().decode()
+    finally:
+        connection.close()
+
+
+def _hammer(client, body, clients: int, seconds: float):
+    """`clients` threads sending `body` for `seconds`: (answers by status, example answer per status)."""
+    statuses, examples, lock = {}, {}, threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def send():
+        while time.monotonic() < deadline:
+            status, answer = client.post("/v1/models/lenet:predict", body)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+                examples.setdefault(status, answer)
+
+    threads = [threading.Thread(target=send) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    return statuses, examples
+
+
+def test_with_batching_32_concurrent_clients_all_succeed_in_merged_batches(exported):
+    base, model, images = exported
+    with running_server(base, "--enable-batching", "--max-batch-size", "32") as (client, _):
+        body = {"instances": images[:1].tolist()}
+        statuses, examples = _hammer(client, body, clients=32, seconds=3)
+        assert set(statuses) == {200} and statuses[200] > 32, (statuses, examples)
+        np.testing.assert_allclose(examples[200]["predictions"][0]["logits"],
+                                   model.predict(images[:1], verbose=0)[0], rtol=1e-5, atol=1e-5)
+        text = _metrics_text(client)
+        batches = _metric(text, "zoo_serving_batch_size_count", model="lenet")
+        singles = _metric(text, "zoo_serving_batch_size_bucket", model="lenet", le="1.0")
+        examples_served = _metric(text, "zoo_serving_batch_size_sum", model="lenet")
+        assert batches - singles > 0 and examples_served / batches > 1.5, (batches, singles, examples_served)
+        assert _metric(text, "zoo_serving_requests_total", api="rest", method="predict", model="lenet",
+                       code="200") >= statuses[200]
+
+
+def test_a_full_batching_queue_answers_429_and_the_server_recovers(exported):
+    base, _, images = exported
+    with running_server(base, "--enable-batching", "--max-batch-size", "1", "--max-enqueued-requests", "1",
+                        "--batch-timeout-micros", "0") as (client, _):
+        statuses, examples = _hammer(client, {"instances": images[:1].tolist()}, clients=24, seconds=2)
+        assert statuses.get(429, 0) > 0 and statuses.get(200, 0) > 0, statuses
+        assert "The batching queue is full (1 requests waiting)" in examples[429]["error"]
+        assert set(statuses) <= {200, 429}
+        assert client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()})[0] == 200
+        status, answer = client.post("/v1/models/lenet:predict", {"instances": images[:2].tolist()})
+        assert status == 400 and "Task size 2 is larger than maximum input batch size 1" in answer["error"]

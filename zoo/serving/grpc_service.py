@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from concurrent import futures
 
 import grpc
@@ -16,9 +17,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from zoo.serving import tensors
+from zoo.serving import metrics, tensors
+from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import InvalidArgument, ServingError
-from zoo.serving.manager import ModelManager, call_signature
+from zoo.serving.manager import ModelManager
 
 DEFAULT_GRPC_PORT = 8500
 MAX_MESSAGE_BYTES = 64 * 2**20
@@ -31,21 +33,28 @@ def _spec(model_spec) -> tuple[str, int | None, str | None]:
 
 
 def _guarded(method):
-    """Turns a `ServingError` into the gRPC status its kind maps to."""
+    """Turns a `ServingError` into the gRPC status its kind maps to, and records metrics."""
 
     def wrapper(self, request, context):
+        start, code = time.perf_counter(), "OK"
         try:
             return method(self, request, context)
         except ServingError as error:
+            code = error.grpc_code
             context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message)
+        finally:
+            name = request.model_spec.name
+            model = name if name in self.manager.model_names() else "(unknown)"
+            metrics.record("grpc", method.__name__, model, code, time.perf_counter() - start)
 
     wrapper.__name__ = method.__name__
     return wrapper
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager):
-        self.manager = manager
+    def __init__(self, manager: ModelManager, *, batching: BatchingOptions | None = None,
+                 timeout_s: float | None = None):
+        self.manager, self.batching, self.timeout_s = manager, batching, timeout_s
 
     @_guarded
     def Predict(self, request, context):
@@ -65,7 +74,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             except (TypeError, ValueError) as error:
                 raise InvalidArgument(f"Input {name!r} is not a valid TensorProto: {error}") from None
             inputs[name] = tensors.check_array(name, array, specs[name])
-        outputs = call_signature(function, inputs)
+        outputs = servable.predict(request.model_spec.signature_name or None, inputs, batching=self.batching,
+                                   timeout_s=self.timeout_s)
         if request.output_filter:
             unknown = sorted(set(request.output_filter) - set(outputs))
             if unknown:
@@ -101,12 +111,14 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return self.manager.status(*_spec(request.model_spec))
 
 
-def create_grpc_server(manager: ModelManager, address: str, *, workers: int = 16) -> grpc.Server:
+def create_grpc_server(manager: ModelManager, address: str, *, workers: int = 64,
+                       batching: BatchingOptions | None = None, timeout_s: float | None = None) -> grpc.Server:
     """A gRPC server (not started) with both services on `address`, e.g. "127.0.0.1:8500"."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-grpc"),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, batching=batching, timeout_s=timeout_s), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     if server.add_insecure_port(address) == 0:
         raise OSError(f"Cannot bind the gRPC server to {address}: is the port in use? Pick another with --port.")

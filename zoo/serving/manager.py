@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from zoo.serving.errors import InvalidArgument, NotFound
+from zoo.serving.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger("zoo.serving")
 
@@ -45,6 +45,8 @@ class Servable:
     state: str = "START"
     error: str = ""
     loaded: Any = dataclasses.field(default=None, repr=False)
+    _batchers: dict = dataclasses.field(default_factory=dict, repr=False)
+    _batchers_lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     @property
     def signatures(self) -> dict[str, Any]:
@@ -58,6 +60,41 @@ class Servable:
             raise InvalidArgument(f"Serving signature name: {name!r} not found in signature def. "
                                   f"Available: {', '.join(sorted(signatures))}")
         return signatures[name]
+
+    def predict(self, signature_name: str | None, inputs: dict[str, Any], *, batching=None,
+                timeout_s: float | None = None) -> dict[str, Any]:
+        """Runs a signature on checked inputs: directly, or through this version's batcher
+        when `batching` (a `BatchingOptions`) is given. Blocks until the outputs are ready."""
+        function = self.signature(signature_name)
+        if batching is None:
+            return call_signature(function, inputs)
+        from zoo.serving import batching as batching_module
+        from zoo.serving import metrics
+
+        key = signature_name or DEFAULT_SIGNATURE
+        batcher = None
+        with self._batchers_lock:
+            if self.state == "AVAILABLE":
+                if key not in self._batchers:
+                    observe = metrics.BATCH_SIZE.labels(self.name).observe
+                    self._batchers[key] = batching_module.Batcher(
+                        lambda merged: call_signature(function, merged), batching, observe,
+                        f"{self.name}-{self.version}")
+                batcher = self._batchers[key]
+        if batcher is not None:
+            try:
+                return batching_module.wait(batcher.submit(inputs), timeout_s)
+            except Unavailable:
+                pass  # unloaded between the lookup and now
+        # A request that found this version before it was unloaded still gets its answer.
+        return call_signature(function, inputs)
+
+    def close(self) -> None:
+        """Marks the version unloaded; its batchers finish what is queued, then stop."""
+        with self._batchers_lock:
+            self.state = "END"
+            for batcher in self._batchers.values():
+                batcher.close()
 
     def signature_def_map(self):
         """The SavedModel's signature defs as TF Serving's `SignatureDefMap` proto."""
@@ -154,8 +191,7 @@ class ModelManager:
 
     def _unload(self, name: str, version: int) -> None:
         # Requests that already hold the servable keep it alive until they finish.
-        servable = self._servables[name].pop(version)
-        servable.state = "END"
+        self._servables[name].pop(version).close()
 
     # -- background polling ----------------------------------------------------------------
     def start(self, interval_s: float = 1.0) -> None:

@@ -6,6 +6,7 @@
     POST ...:classify | ...:regress                               as TF Serving, for signatures
                                                                   that support them
     GET  /healthz                                                 liveness (200 while running)
+    GET  /monitoring/prometheus/metrics                           Prometheus metrics
 
 Errors are `{"error": "..."}` with the status `zoo.serving.errors` assigns. The model runs in
 a worker thread, never on the event loop.
@@ -17,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 import urllib.parse
 from typing import Any
 
@@ -28,9 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from zoo.serving import tensors
-from zoo.serving.errors import InvalidArgument, NotFound, ServingError, TooLarge
-from zoo.serving.manager import ModelManager, call_signature
+from zoo.serving import metrics, tensors
+from zoo.serving.batching import BatchingOptions
+from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
+from zoo.serving.manager import ModelManager
 
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
@@ -69,47 +73,70 @@ def _parse_path(path: str) -> dict[str, Any]:
     return parts
 
 
-def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
-    """The REST app over `manager`'s models."""
+def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
+               batching: BatchingOptions | None = None, timeout_s: float | None = None) -> Starlette:
+    """The REST app over `manager`'s models; `batching` turns dynamic batching on, `timeout_s`
+    bounds each predict request (504 after it)."""
 
-    async def get_model(request: Request) -> Response:
-        try:
-            parts = _parse_path(_raw_path(request))
-            if parts["verb"]:
-                raise InvalidArgument(f"Use POST for :{parts['verb']}.")
-            if parts["metadata"]:
-                return _json(await run_in_threadpool(_metadata, manager, parts))
-            status = manager.status(parts["name"], parts["version"], parts["label"])
-            return _json(_to_dict(status))
-        except ServingError as error:
-            return _error(error)
+    def measured(method: str):
+        def decorate(handler):
+            async def wrapped(request: Request) -> Response:
+                start, parts = time.perf_counter(), {}
+                try:
+                    parts = _parse_path(_raw_path(request))
+                    response = await handler(request, parts)
+                except ServingError as error:
+                    response = _error(error)
+                name = parts.get("name")
+                model = name if name in manager.model_names() else "(unknown)"  # bounded label values
+                verb = parts.get("verb") or ("metadata" if parts.get("metadata") else method)
+                metrics.record("rest", verb, model, response.status_code, time.perf_counter() - start)
+                return response
+            return wrapped
+        return decorate
 
-    async def post_model(request: Request) -> Response:
+    @measured("status")
+    async def get_model(request: Request, parts) -> Response:
+        if parts["verb"]:
+            raise InvalidArgument(f"Use POST for :{parts['verb']}.")
+        if parts["metadata"]:
+            return _json(await run_in_threadpool(_metadata, manager, parts))
+        return _json(_to_dict(manager.status(parts["name"], parts["version"], parts["label"])))
+
+    @measured("predict")
+    async def post_model(request: Request, parts) -> Response:
+        if parts["verb"] not in ("predict", "classify", "regress"):
+            raise NotFound(f"Unknown method {parts['verb'] or '(none)'!r}: use :predict, :classify or :regress.")
+        body = await _read_json(request, max_body_bytes)
+        servable = manager.lookup(parts["name"], parts["version"], parts["label"])
+        signature_name = body.get("signature_name") if isinstance(body, dict) else None
+        if signature_name is not None and not isinstance(signature_name, str):
+            raise InvalidArgument(f"'signature_name' must be a string. Received: {signature_name!r}")
+        function = servable.signature(signature_name)
+        if parts["verb"] != "predict":
+            _check_method(servable, signature_name, parts["verb"])
+        inputs, request_format = tensors.parse_predict_request(body, function)
+        call = run_in_threadpool(lambda: servable.predict(signature_name, inputs, batching=batching,
+                                                          timeout_s=timeout_s))
         try:
-            parts = _parse_path(_raw_path(request))
-            if parts["verb"] not in ("predict", "classify", "regress"):
-                raise NotFound(f"Unknown method {parts['verb'] or '(none)'!r}: use :predict, :classify or :regress.")
-            body = await _read_json(request, max_body_bytes)
-            servable = manager.lookup(parts["name"], parts["version"], parts["label"])
-            signature_name = body.get("signature_name") if isinstance(body, dict) else None
-            if signature_name is not None and not isinstance(signature_name, str):
-                raise InvalidArgument(f"'signature_name' must be a string. Received: {signature_name!r}")
-            function = servable.signature(signature_name)
-            if parts["verb"] != "predict":
-                _check_method(servable, signature_name, parts["verb"])
-            inputs, request_format = tensors.parse_predict_request(body, function)
-            outputs = await run_in_threadpool(call_signature, function, inputs)
-            return _json(tensors.format_predict_response(outputs, request_format))
-        except ServingError as error:
-            return _error(error)
+            outputs = await asyncio.wait_for(call, timeout_s)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(f"The request took longer than the server's {timeout_s} s timeout.") from None
+        return _json(tensors.format_predict_response(outputs, request_format))
 
     async def healthz(request: Request) -> Response:
+        """Liveness, and the no-op endpoint benchmarks use to measure the HTTP stack alone."""
         return _json({"status": "ok", "models": manager.model_names()})
+
+    async def prometheus(request: Request) -> Response:
+        content, media_type = metrics.exposition()
+        return Response(content, media_type=media_type)
 
     async def not_found(request: Request, exc) -> Response:
         return _error(NotFound(f"Malformed request: {request.method} {request.url.path}"))
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
+              Route(metrics.PATH, prometheus, methods=["GET"]),
               Route("/v1/models/{rest:path}", get_model, methods=["GET"]),
               Route("/v1/models/{rest:path}", post_model, methods=["POST"])]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

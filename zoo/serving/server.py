@@ -34,6 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=1.0, metavar="S", help="how often to look for new or removed versions (default 1)")
     parser.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
                         help="largest request body accepted (default 64 MB); larger ones get 413")
+    parser.add_argument("--enable-batching", "--enable_batching", action="store_true",
+                        help="merge concurrent requests for the same model and signature into one call")
+    parser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+                        help="with batching: most examples per model call (default 32)")
+    parser.add_argument("--batch-timeout-micros", type=int, default=2000, metavar="US",
+                        help="with batching: how long a batch waits to fill (default 2000 us, as TF Serving's examples)")
+    parser.add_argument("--max-enqueued-requests", type=int, default=1024, metavar="N",
+                        help="with batching: queue bound; beyond it requests get 429 / RESOURCE_EXHAUSTED")
+    parser.add_argument("--request-timeout-seconds", type=float, default=30.0, metavar="S",
+                        help="answer 504 / DEADLINE_EXCEEDED when a predict takes longer (default 30)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -49,14 +59,24 @@ def serve(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"zoo serve: error: {error}", file=sys.stderr)
         return 2
+    from zoo.serving.batching import BatchingOptions
+
+    try:
+        batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros / 1e6,
+                                   args.max_enqueued_requests) if args.enable_batching else None
+    except ValueError as error:
+        print(f"zoo serve: error: {error}", file=sys.stderr)
+        return 2
+    timeout_s = args.request_timeout_seconds or None
     manager.start(args.file_system_poll_wait_seconds)
-    app = create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20))
+    app = create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20), batching=batching, timeout_s=timeout_s)
     grpc_server = None
     if args.port:
         from zoo.serving.grpc_service import create_grpc_server
 
         try:
-            grpc_server = create_grpc_server(manager, f"{args.host}:{args.port}")
+            grpc_server = create_grpc_server(manager, f"{args.host}:{args.port}", batching=batching,
+                                             timeout_s=timeout_s)
         except OSError as error:
             manager.stop()
             print(f"zoo serve: error: {error}", file=sys.stderr)
@@ -65,7 +85,8 @@ def serve(args: argparse.Namespace) -> int:
     served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
     print(f"Serving models from {args.model_base_path} ({served}): REST at "
           f"http://{args.host}:{args.rest_api_port}/v1/models/<name>"
-          + (f", gRPC at {args.host}:{args.port}" if grpc_server else ""), flush=True)
+          + (f", gRPC at {args.host}:{args.port}" if grpc_server else "")
+          + (f"; batching up to {batching.max_batch_size}" if batching else ""), flush=True)
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
     # re-raises the signal once it is done; this handler turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -1,0 +1,143 @@
+"""Dynamic batching: concurrent requests for the same model version and signature merge into
+one model call, as TF Serving's `--enable_batching` does.
+
+A request's inputs join a bounded queue; one worker thread per (servable, signature) takes
+whatever has arrived, waiting at most `batch_timeout_s` for more until `max_batch_size`
+examples are gathered, runs the signature once on the concatenated batch and hands each
+request its rows. A full queue refuses new requests at once (`ResourceExhausted`: HTTP 429,
+gRPC RESOURCE_EXHAUSTED) rather than letting memory grow.
+
+Example:
+    >>> batcher = Batcher(function, BatchingOptions(max_batch_size=32))  # doctest: +SKIP
+    >>> outputs = batcher.submit({"images": x}).result()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from zoo.serving.errors import InvalidArgument, ResourceExhausted, Unavailable
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's batching parameters (`--batching_parameters_file`), in seconds."""
+
+    max_batch_size: int = 32
+    batch_timeout_s: float = 0.002
+    max_enqueued_requests: int = 1024
+
+    def __post_init__(self):
+        if self.max_batch_size < 1 or self.batch_timeout_s < 0 or self.max_enqueued_requests < 1:
+            raise ValueError(f"Invalid batching options: {self}. Expected max_batch_size >= 1, "
+                             "batch_timeout_s >= 0, max_enqueued_requests >= 1.")
+
+
+@dataclasses.dataclass
+class _Request:
+    inputs: dict[str, np.ndarray]
+    size: int
+    future: Future
+
+
+class Batcher:
+    """Merges concurrent calls of one signature into batched calls on a worker thread.
+
+    `run(inputs) -> outputs` is the model call (NumPy in, NumPy out); `on_batch(size)` is told
+    each batch's size (for metrics).
+    """
+
+    def __init__(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                 options: BatchingOptions, on_batch: Callable[[int], None] | None = None, name: str = ""):
+        self.run, self.options, self.on_batch = run, options, on_batch
+        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=options.max_enqueued_requests)
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=f"zoo-batcher-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, inputs: dict[str, np.ndarray]) -> Future:
+        """Queues one request (arrays sharing their first dimension); returns its future."""
+        if self._closed:
+            raise Unavailable("The model version is being unloaded; retry.")
+        sizes = {array.shape[0] if array.ndim else None for array in inputs.values()}
+        if len(sizes) != 1 or None in sizes:
+            raise InvalidArgument("With batching on, every input needs the same first (batch) dimension.")
+        request = _Request(inputs, sizes.pop(), Future())
+        if request.size > self.options.max_batch_size:
+            raise InvalidArgument(f"Task size {request.size} is larger than maximum input batch size "
+                                  f"{self.options.max_batch_size}: send at most that many examples per request "
+                                  "or raise --max-batch-size.")
+        try:
+            self._queue.put_nowait(request)
+        except queue.Full:
+            raise ResourceExhausted(f"The batching queue is full ({self.options.max_enqueued_requests} "
+                                    "requests waiting): the server is overloaded, retry later.") from None
+        return request.future
+
+    def close(self) -> None:
+        """Finishes the queued requests, then stops the worker."""
+        self._closed = True
+        self._queue.put(None)
+
+    def _work(self) -> None:
+        pending: _Request | None = None
+        while True:
+            first = pending or self._queue.get()
+            pending = None
+            if first is None:
+                return
+            batch, size = [first], first.size
+            deadline = time.monotonic() + self.options.batch_timeout_s
+            while size < self.options.max_batch_size:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                if size + item.size > self.options.max_batch_size or set(item.inputs) != set(first.inputs) \
+                        or any(item.inputs[k].shape[1:] != first.inputs[k].shape[1:] for k in first.inputs):
+                    pending = item  # starts the next batch
+                    break
+                batch.append(item)
+                size += item.size
+            self._run_batch(batch, size)
+
+    def _run_batch(self, batch: list[_Request], size: int) -> None:
+        if self.on_batch is not None:
+            self.on_batch(size)
+        try:
+            merged = {key: np.concatenate([r.inputs[key] for r in batch]) if len(batch) > 1 else batch[0].inputs[key]
+                      for key in batch[0].inputs}
+            outputs = self.run(merged)
+        except BaseException as error:  # every waiting request gets the failure
+            for request in batch:
+                request.future.set_exception(error)
+            return
+        start = 0
+        for request in batch:
+            end = start + request.size
+            request.future.set_result({name: value[start:end] if np.ndim(value) and len(value) == size else value
+                                       for name, value in outputs.items()})
+            start = end
+
+
+def wait(future: Future, timeout_s: float | None) -> Any:
+    """The result of a batched call, or `DeadlineExceeded` after `timeout_s`."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from zoo.serving.errors import DeadlineExceeded
+
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:
+        raise DeadlineExceeded(f"The request took longer than the server's {timeout_s} s timeout.") from None

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the server (the standard `prometheus_client` library), served at
+TF Serving's path `/monitoring/prometheus/metrics`.
+
+- `zoo_serving_requests_total{api, method, model, code}`: requests answered, by outcome;
+- `zoo_serving_request_latency_seconds{api, method, model}`: time to answer;
+- `zoo_serving_batch_size{model}`: examples per model call when batching is on.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+PATH = "/monitoring/prometheus/metrics"
+
+REQUESTS = Counter("zoo_serving_requests", "Requests answered, by API, method, model and status code.",
+                   ["api", "method", "model", "code"])
+LATENCY = Histogram("zoo_serving_request_latency_seconds", "Seconds from request to answer.",
+                    ["api", "method", "model"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+BATCH_SIZE = Histogram("zoo_serving_batch_size", "Examples per model call with batching on.", ["model"],
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+
+
+def record(api: str, method: str, model: str, code: str | int, seconds: float) -> None:
+    REQUESTS.labels(api, method, model, str(code)).inc()
+    LATENCY.labels(api, method, model).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus' text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
