@@ -13,12 +13,13 @@ import re
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from recipe_helpers import RECIPES_DIR
-from test_readme import MAIN_RECIPE
+from test_readme import MAIN_RECIPE, SERVED_PREDICTION
 
 from zoo import data
 from zoo.export import read_card
@@ -65,6 +66,15 @@ def test_lenet_on_digits_with_defaults_reaches_98_percent_and_its_export_scores_
     assert len(labels) == 360
     assert abs(exported_accuracy - metrics["accuracy"]) < 1e-6
     assert read_card(export)["metrics"]["test"]["accuracy"] == metrics["accuracy"]
+
+    # The README command's last step: a prediction from a server started on the exports.
+    zoo_command = [str(Path(sys.executable).with_name("zoo")), *SERVED_PREDICTION.split()[1:]]
+    served = subprocess.run(zoo_command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "Started zoo serve on http://127.0.0.1:" in served.stderr
+    first = int(classes[0])  # the export's first warm-up example is the first test image
+    assert re.fullmatch(rf"lenet: example 0: class {first} \({first}: \d\.\d{{3}}, .*\)\n", served.stdout), served.stdout
 
 
 def test_bayesian_lenet_on_digits_is_near_lenet_calibrated_and_flags_noise(lenet_run, tmp_path):

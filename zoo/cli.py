@@ -163,6 +163,15 @@ def make_parser() -> argparse.ArgumentParser:
                     "(GET /v1/models/NAME, /metadata, POST :predict); new versions load without a restart.")
     _serving_server().add_arguments(serve)
     serve.set_defaults(run=lambda args: _serving_server().serve(args))
+
+    from zoo.serving import predict_cli
+
+    predict = commands.add_parser(
+        "predict", help="send an input to a served model and print the answer",
+        description=predict_cli.__doc__.split("\n\n")[0].replace("`", ""),
+        epilog="\n".join(predict_cli.__doc__.split("\n\n")[1:2]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict_cli.add_arguments(predict)
+    predict.set_defaults(run=predict_cli.predict)
     return parser
 
 
