@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -320,14 +321,6 @@ def test_grpc_errors_carry_tf_servings_status_codes(served):
     assert "expects dtype float32. Received float64" in raised.value.details()
 
 
-def test_sigterm_stops_the_server_cleanly(served):
-    process = served[4]
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 0
-    output = process.stdout.read()
-    assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output
-
-
 def _metric(text: str, name: str, **labels) -> float:
     """One sample's value from Prometheus' text format."""
     selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
@@ -396,3 +389,48 @@ def test_a_full_batching_queue_answers_429_and_the_server_recovers(exported):
         assert client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()})[0] == 200
         status, answer = client.post("/v1/models/lenet:predict", {"instances": images[:2].tolist()})
         assert status == 400 and "Task size 2 is larger than maximum input batch size 1" in answer["error"]
+
+
+def test_zoo_predict_sends_npy_json_and_images_and_reads_them_back(served, tmp_path, capsys):
+    import tensorflow as tf
+
+    from zoo.cli import main
+
+    client, model, images = served[:3]
+    expected = model.predict(images[:2], verbose=0).argmax(-1)
+    np.save(tmp_path / "x.npy", images[:2])
+    assert main(["predict", "lenet", str(tmp_path / "x.npy"), "--server", f"http://127.0.0.1:{client.port}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"lenet: example {i}: class {c}" for i, c in enumerate(expected)]
+
+    (tmp_path / "request.json").write_text(json.dumps({"instances": images[:1].tolist()}))
+    assert main(["predict", "lenet", str(tmp_path / "request.json"), "--json",
+                 "--server", f"http://127.0.0.1:{client.port}"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["classes"] == int(expected[0])
+
+    # An RGB image of another size is made grayscale and resized to the export's 28x28x1.
+    rgb = np.repeat(np.kron(images[0], np.ones((2, 2, 1))), 3, axis=-1).astype("uint8")  # 56x56x3
+    (tmp_path / "digit.png").write_bytes(tf.io.encode_png(rgb).numpy())
+    version_dir = served[3] / "lenet" / "1"
+    assert main(["predict", str(version_dir), str(tmp_path / "digit.png"), "--local"]) == 0
+    assert re.fullmatch(r"lenet: example 0: class \d \(\d: \d\.\d{3}, .*\)\n", capsys.readouterr().out)
+
+
+def test_zoo_predict_without_a_server_says_how_to_start_one(tmp_path, capsys):
+    from zoo.cli import main
+
+    assert main(["predict", "lenet", "--server", f"http://127.0.0.1:{_free_port()}"]) == 1
+    assert "Give an INPUT file" in capsys.readouterr().err
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), np.float32))
+    assert main(["predict", "lenet", str(tmp_path / "x.npy"), "--server", f"http://127.0.0.1:{_free_port()}"]) == 1
+    error = capsys.readouterr().err
+    assert "No server at http://127.0.0.1:" in error and "zoo serve --model-base-path saved_models" in error
+
+
+# Last: it stops the module's server.
+def test_sigterm_stops_the_server_cleanly(served):
+    process = served[4]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    output = process.stdout.read()
+    assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output

@@ -56,7 +56,11 @@ def predict(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as error:
         print(f"zoo predict: error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(answer, indent=1) if args.json else describe_answer(args.model, answer))
+    name = args.model
+    if args.local:  # saved_models/lenet/1 -> lenet
+        path = Path(args.model)
+        name = path.parent.name if path.name.isdigit() else path.name
+    print(json.dumps(answer, indent=1) if args.json else describe_answer(name, answer))
     return 0
 
 
