@@ -65,29 +65,34 @@ class Servable:
                 timeout_s: float | None = None) -> dict[str, Any]:
         """Runs a signature on checked inputs: directly, or through this version's batcher
         when `batching` (a `BatchingOptions`) is given. Blocks until the outputs are ready."""
-        function = self.signature(signature_name)
-        if batching is None:
-            return call_signature(function, inputs)
-        from zoo.serving import batching as batching_module
-        from zoo.serving import metrics
+        future = self.submit(signature_name, inputs, batching) if batching is not None else None
+        if future is None:
+            return call_signature(self.signature(signature_name), inputs)
+        from zoo.serving.batching import wait
 
+        return wait(future, timeout_s)
+
+    def submit(self, signature_name: str | None, inputs: dict[str, Any], batching):
+        """Queues inputs on this version's batcher for the signature; returns a future, or None
+        when the version is being unloaded (then call the signature directly: a request that
+        found this version before it was unloaded still gets its answer)."""
+        from zoo.serving import metrics
+        from zoo.serving.batching import Batcher
+
+        function = self.signature(signature_name)
         key = signature_name or DEFAULT_SIGNATURE
-        batcher = None
         with self._batchers_lock:
-            if self.state == "AVAILABLE":
-                if key not in self._batchers:
-                    observe = metrics.BATCH_SIZE.labels(self.name).observe
-                    self._batchers[key] = batching_module.Batcher(
-                        lambda merged: call_signature(function, merged), batching, observe,
-                        f"{self.name}-{self.version}")
-                batcher = self._batchers[key]
-        if batcher is not None:
-            try:
-                return batching_module.wait(batcher.submit(inputs), timeout_s)
-            except Unavailable:
-                pass  # unloaded between the lookup and now
-        # A request that found this version before it was unloaded still gets its answer.
-        return call_signature(function, inputs)
+            if self.state != "AVAILABLE":
+                return None
+            if key not in self._batchers:
+                observe = metrics.BATCH_SIZE.labels(self.name).observe
+                self._batchers[key] = Batcher(lambda merged: call_signature(function, merged), batching,
+                                              observe, f"{self.name}-{self.version}")
+            batcher = self._batchers[key]
+        try:
+            return batcher.submit(inputs)
+        except Unavailable:  # unloaded between the check and now
+            return None
 
     def close(self) -> None:
         """Marks the version unloaded; its batchers finish what is queued, then stop."""

@@ -34,7 +34,7 @@ from starlette.routing import Route
 from zoo.serving import metrics, tensors
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
-from zoo.serving.manager import ModelManager
+from zoo.serving.manager import ModelManager, call_signature
 
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
@@ -116,8 +116,11 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         if parts["verb"] != "predict":
             _check_method(servable, signature_name, parts["verb"])
         inputs, request_format = tensors.parse_predict_request(body, function)
-        call = run_in_threadpool(lambda: servable.predict(signature_name, inputs, batching=batching,
-                                                          timeout_s=timeout_s))
+        # With batching the request waits on the event loop for its batch (no thread per
+        # request); without, the model runs in a worker thread.
+        future = servable.submit(signature_name, inputs, batching) if batching is not None else None
+        call = (asyncio.wrap_future(future) if future is not None
+                else run_in_threadpool(call_signature, function, inputs))
         try:
             outputs = await asyncio.wait_for(call, timeout_s)
         except asyncio.TimeoutError:

@@ -115,6 +115,14 @@ def to_array(name: str, value, spec) -> np.ndarray:
         if any(not isinstance(v, bytes) for v in array.reshape(-1)):
             raise InvalidArgument(f"Input {name!r} expects strings (DT_STRING). Received other values.")
         return check_array(name, array, spec)
+    if dtype.is_floating:
+        try:  # the common case in one pass; anything unusual takes the checked path below
+            array = np.asarray(value, dtype=dtype.as_numpy_dtype)
+        except (ValueError, TypeError):
+            pass
+        else:
+            _check_finite(name, array)
+            return check_array(name, array, spec)
     try:
         raw = np.asarray(value)
     except ValueError:

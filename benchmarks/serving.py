@@ -1,0 +1,184 @@
+"""Serving throughput and latency for the `lenet` export, side by side in one run.
+
+    python benchmarks/serving.py [--repeats 3] [--seconds 3] [--export saved_models/lenet/1]
+
+Measures, alternating the variants within each repeat and reporting medians over repeats:
+1. in-process `serving_default` throughput on batches of 32 (the model's limit);
+2. the server's no-op endpoint (`/healthz`) throughput at concurrency 32 (the HTTP stack's
+   limit);
+3. the server's predict throughput, one example per request, with p50 / p99 latency, at
+   concurrency 1, 8 and 32, with batching off and on (two servers, started once).
+
+Targets at concurrency 32: batching on >= 2x batching off, and predict >= 50% of no-op.
+The load generator runs on the same cores as the server (2 here), so absolute numbers are
+this machine's; the ratios are the point. Clients keep their connections alive, as
+production clients do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONCURRENCY = (1, 8, 32)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(base: Path, *flags: str):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base),
+                                "--rest-api-port", str(port), "--port", "0", *flags],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("zoo serve did not start") from None
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def load(port: int, method: str, path: str, body: bytes | None, concurrency: int, seconds: float):
+    """(requests/s, p50 ms, p99 ms, errors) for `concurrency` keep-alive clients over `seconds`."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start_line = threading.Barrier(concurrency + 1)
+    stop = threading.Event()
+
+    def client(i: int):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        start_line.wait()
+        while not stop.is_set():
+            began = time.perf_counter()
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            latencies[i].append(time.perf_counter() - began)
+            errors[i] += response.status != 200
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    every = np.concatenate([np.asarray(l) for l in latencies]) * 1000
+    return len(every) / elapsed, float(np.percentile(every, 50)), float(np.percentile(every, 99)), sum(errors)
+
+
+def in_process(export: Path, seconds: float, batch: int = 32) -> float:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(export))
+    serve = loaded.signatures["serving_default"]
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, 28, 28, 1)).astype("float32"))
+    serve(images=x)
+    count, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        serve(images=x)["classes"].numpy()
+        count += batch
+    return count / (time.perf_counter() - began)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--export", type=Path, help="a lenet version dir (default: export an untrained lenet)")
+    parser.add_argument("--server-flags", default="", help="extra `zoo serve` flags for both servers, e.g. "
+                        "'--tensorflow-intra-op-parallelism 1 --tensorflow-inter-op-parallelism 1'")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch) / "models"
+        if args.export:
+            (base / "lenet").mkdir(parents=True)
+            os.symlink(args.export.resolve(), base / "lenet" / "1")
+        else:
+            import zoo
+            from zoo.export import export_model
+
+            warm = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+            export_model(zoo.build("lenet"), base, input_name="images", warmup_inputs=warm)
+        export = base / "lenet" / "1"
+        example = np.random.default_rng(1).uniform(0, 255, (1, 28, 28, 1)).round(1)
+        body = json.dumps({"instances": example.tolist()}).encode()
+        results: dict[str, list] = {}
+
+        def add(key, value):
+            results.setdefault(key, []).append(value)
+
+        extra = args.server_flags.split()
+        with server(base, *extra) as off, server(base, *extra, "--enable-batching", "--max-batch-size", "32",
+                                                 "--batch-timeout-micros", "2000") as on:
+            for repeat in range(args.repeats):
+                print(f"repeat {repeat + 1}/{args.repeats}", file=sys.stderr, flush=True)
+                add("in-process", in_process(export, args.seconds))
+                add("no-op c32", load(off, "GET", "/healthz", None, 32, args.seconds))
+                for concurrency in CONCURRENCY:
+                    order = [("off", off), ("on", on)] if repeat % 2 == 0 else [("on", on), ("off", off)]
+                    for label, port in order:
+                        add(f"predict c{concurrency} batching {label}",
+                            load(port, "POST", "/v1/models/lenet:predict", body, concurrency, args.seconds))
+
+    def median(key, index=None):
+        values = results[key] if index is None else [r[index] for r in results[key]]
+        return statistics.median(values)
+
+    print(f"\nlenet export, {args.repeats} alternating repeats of {args.seconds:g} s, medians; "
+          f"{os.cpu_count()} CPU cores shared by server and clients\n")
+    print(f"in-process serving_default, batches of 32: {median('in-process'):,.0f} examples/s")
+    noop = median("no-op c32", 0)
+    print(f"server no-op endpoint (/healthz), concurrency 32: {noop:,.0f} requests/s\n")
+    print("| predict, 1 example/request | batching | requests/s | p50 ms | p99 ms | errors |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for concurrency in CONCURRENCY:
+        for label in ("off", "on"):
+            key = f"predict c{concurrency} batching {label}"
+            print(f"| concurrency {concurrency} | {label} | {median(key, 0):,.0f} | {median(key, 1):.1f} | "
+                  f"{median(key, 2):.1f} | {sum(r[3] for r in results[key])} |")
+    on32, off32 = median("predict c32 batching on", 0), median("predict c32 batching off", 0)
+    best32 = max(on32, off32)
+    print(f"\nconcurrency 32: batching on / off = {on32 / off32:.2f}x (target >= 2x); "
+          f"best predict / no-op = {best32 / noop:.0%} (target >= 50%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
