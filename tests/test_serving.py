@@ -25,6 +25,7 @@ import pytest
 
 import zoo
 from zoo.export import export_model
+from zoo.serving.errors import NotFound
 
 MAX_BODY_MB = 1
 
@@ -434,3 +435,79 @@ def test_sigterm_stops_the_server_cleanly(served):
     assert process.wait(timeout=60) == 0
     output = process.stdout.read()
     assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output
+
+
+def _versions(base, tmp_path, count=3):
+    """A model dir with versions 1..count (copies of one export)."""
+    model_dir = tmp_path / "lenet"
+    for version in range(1, count + 1):
+        shutil.copytree(base / "lenet" / "1", model_dir / str(version))
+    return model_dir
+
+
+@pytest.mark.parametrize("policy, served_versions", [
+    ("latest { num_versions: 2 }", [2, 3]), ("all {}", [1, 2, 3]), ("specific { versions: 1 versions: 3 }", [1, 3]),
+])
+def test_a_model_config_file_sets_version_policies_and_labels(exported, tmp_path, policy, served_versions):
+    from zoo.serving.manager import ModelManager, read_model_config
+
+    _versions(exported[0], tmp_path)
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "digits" base_path: "lenet" model_platform: "tensorflow" '
+                      f'model_version_policy {{ {policy} }} version_labels {{ key: "stable" value: 1 }} }} }}')
+    manager = ModelManager(models=read_model_config(config))
+    manager.poll()
+    status = manager.status("digits")
+    assert [s.version for s in status.model_version_status] == served_versions
+    assert manager.lookup("digits").version == max(served_versions)
+    if 1 in served_versions:
+        assert manager.lookup("digits", label="stable").version == 1
+    else:  # a label pointing at a version that is not served
+        with pytest.raises(NotFound, match=r"Servable not found for request: Labeled\(digits, stable\)"):
+            manager.lookup("digits", label="stable")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model_config_list { config { name: 'a' base_path: '/x' } ", "not a TF Serving model config"),
+    ("model_config_list { }", "names no models"),
+    ("model_config_list { config { name: 'a' base_path: '/x' } config { name: 'a' base_path: '/y' } }",
+     "model names must be unique"),
+    ("model_config_list { config { name: 'a' base_path: '/x' model_platform: 'onnx' } }",
+     "only 'tensorflow' SavedModels are served"),
+])
+def test_a_bad_model_config_file_says_what_is_wrong(tmp_path, text, message):
+    from zoo.serving.manager import read_model_config
+
+    (tmp_path / "models.config").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_model_config(tmp_path / "models.config")
+
+
+def test_zoo_serve_with_a_model_config_file_serves_labels_over_rest(exported, tmp_path):
+    _versions(exported[0], tmp_path, count=2)
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "lenet" base_path: "lenet" model_version_policy { all {} } '
+                      'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }')
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--model-config-file", str(config),
+                                "--rest-api-port", str(port), "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    client = Client(port)
+    try:
+        _wait(lambda: client.get("/healthz")[0] == 200, 120, "the server to start")
+        status = client.get("/v1/models/lenet/labels/canary")
+        assert status == (200, {"model_version_status": [
+            {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+        assert client.post("/v1/models/lenet/labels/stable:predict", {"instances": [IMAGE]})[0] == 200
+        assert client.get("/v1/models/lenet/labels/stable/metadata")[1]["model_spec"]["version"] == "1"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_zoo_serve_refuses_a_missing_base_path_with_a_clear_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "zoo", "serve", "--model-base-path", str(tmp_path / "nothing"),
+                           "--rest-api-port", str(_free_port()), "--port", "0"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 2
+    assert "zoo serve: error: Model base path" in done.stderr and "is not a directory" in done.stderr

@@ -115,38 +115,120 @@ class Servable:
         return result
 
 
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions to serve, as TF Serving's `model_version_policy`."""
+
+    kind: str = "latest"  # "latest" (the newest `num_versions`), "all", or "specific"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, on_disk: list[int]) -> set[int]:
+        if self.kind == "all":
+            return set(on_disk)
+        if self.kind == "specific":
+            return set(on_disk) & set(self.versions)
+        return set(sorted(on_disk)[-self.num_versions:])
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """One model to serve: its name, the directory of its versions, policy and labels."""
+
+    name: str
+    base_path: Path
+    policy: VersionPolicy = VersionPolicy()
+    labels: tuple[tuple[str, int], ...] = ()
+
+
+def read_model_config(path: str | os.PathLike) -> list[ModelSource]:
+    """The models of a TF Serving model config file (text-format `ModelServerConfig`).
+
+    Relative `base_path`s are taken relative to the file's directory.
+
+    Example:
+        >>> read_model_config("models.config")  # doctest: +SKIP
+        [ModelSource(name='lenet', base_path=PosixPath('/srv/models/lenet'), ...)]
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    path = Path(path)
+    try:
+        config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    except OSError as error:
+        raise FileNotFoundError(f"Cannot read the model config file {str(path)!r}: {error.strerror}") from None
+    except text_format.ParseError as error:
+        raise ValueError(f"{path}: not a TF Serving model config (text-format ModelServerConfig): {error}") from None
+    sources = []
+    for entry in config.model_config_list.config:
+        check_model_name(entry.name)
+        if entry.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"{path}: model {entry.name!r} has model_platform {entry.model_platform!r}; "
+                             "only 'tensorflow' SavedModels are served.")
+        choice = entry.model_version_policy.WhichOneof("policy_choice")
+        if choice == "all":
+            policy = VersionPolicy("all")
+        elif choice == "specific":
+            policy = VersionPolicy("specific", versions=tuple(entry.model_version_policy.specific.versions))
+        else:
+            policy = VersionPolicy("latest", entry.model_version_policy.latest.num_versions or 1)
+        base = Path(entry.base_path)
+        sources.append(ModelSource(entry.name, base if base.is_absolute() else path.parent / base, policy,
+                                   tuple(sorted(entry.version_labels.items()))))
+    if not sources:
+        raise ValueError(f"{path}: the model_config_list names no models.")
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: model names must be unique. Received: {names}")
+    return sources
+
+
 class ModelManager:
-    """Loads, serves and reloads the versions of every model under `base_path`.
+    """Loads, serves and reloads the versions of every model under `base_path`, or of the
+    models a TF Serving model config names (`models`, from `read_model_config`).
 
     Args:
         base_path: the directory of model directories (`saved_models`).
         num_versions: how many of the latest versions of each model to serve.
         labels: optional {model: {label: version}} (version labels, as TF Serving's config).
+        models: explicit `ModelSource`s instead of every directory under `base_path`.
     """
 
-    def __init__(self, base_path: str | os.PathLike, *, num_versions: int = 1,
-                 labels: dict[str, dict[str, int]] | None = None):
+    def __init__(self, base_path: str | os.PathLike | None = None, *, num_versions: int = 1,
+                 labels: dict[str, dict[str, int]] | None = None, models: list[ModelSource] | None = None):
         if not isinstance(num_versions, int) or num_versions < 1:
             raise ValueError(f"`num_versions` must be an integer >= 1. Received: num_versions={num_versions!r}")
-        self.base_path = Path(base_path)
-        if not self.base_path.is_dir():
+        if (base_path is None) == (models is None):
+            raise ValueError("Pass either `base_path` (serve every model under it) or `models`, not both.")
+        self.base_path = Path(base_path) if base_path is not None else None
+        if self.base_path is not None and not self.base_path.is_dir():
             raise FileNotFoundError(f"Model base path {str(self.base_path)!r} is not a directory. Export a "
                                     "model there first (e.g. python recipes/lenet_mnist.py --dataset digits).")
-        self.num_versions = num_versions
+        self.sources = list(models or [])
+        self.policy = VersionPolicy("latest", num_versions)
         self.labels = {name: dict(versions) for name, versions in (labels or {}).items()}
+        for source in self.sources:
+            self.labels.setdefault(source.name, {}).update(dict(source.labels))
+        self._paths: dict[str, Path] = {}
         self._servables: dict[str, dict[int, Servable]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- what is on disk -------------------------------------------------------------------
-    def _on_disk(self) -> dict[str, list[int]]:
+    def _on_disk(self) -> dict[str, tuple[Path, set[int]]]:
+        """{model: (its directory, the versions its policy wants)} as the disk is now."""
+        if self.base_path is not None:
+            sources = [ModelSource(d.name, d, self.policy) for d in sorted(self.base_path.iterdir())
+                       if d.is_dir() and MODEL_NAME.match(d.name)]
+        else:
+            sources = self.sources
         found = {}
-        for model_dir in sorted(self.base_path.iterdir()):
-            if model_dir.is_dir() and MODEL_NAME.match(model_dir.name):
-                versions = sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()
-                                  and (p / "saved_model.pb").exists())
-                found[model_dir.name] = versions
+        for source in sources:
+            versions = sorted(int(p.name) for p in source.base_path.glob("*") if p.is_dir() and p.name.isdigit()
+                              and (p / "saved_model.pb").exists()) if source.base_path.is_dir() else []
+            found[source.name] = (source.base_path, source.policy.select(versions))
         return found
 
     def poll(self) -> dict[str, list[str]]:
@@ -157,12 +239,11 @@ class ModelManager:
         """
         changes: dict[str, list[str]] = {"loaded": [], "unloaded": [], "failed": []}
         on_disk = self._on_disk()
-        for name, versions in on_disk.items():
-            wanted = set(versions[-self.num_versions:])
+        for name, (model_dir, wanted) in on_disk.items():
             with self._lock:
                 known = set(self._servables.get(name, {}))
             for version in sorted(wanted - known):
-                servable = self._load(name, version)
+                servable = self._load(name, version, model_dir / str(version))
                 with self._lock:
                     self._servables.setdefault(name, {})[version] = servable
                 (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
@@ -171,7 +252,7 @@ class ModelManager:
                     self._unload(name, version)
                     changes["unloaded"].append(f"{name}/{version}")
         with self._lock:
-            for name in set(self._servables) - set(on_disk):
+            for name in set(self._servables) - {name for name, (_, wanted) in on_disk.items() if wanted}:
                 for version in list(self._servables[name]):
                     self._unload(name, version)
                     changes["unloaded"].append(f"{name}/{version}")
@@ -181,10 +262,10 @@ class ModelManager:
                 log.info("%s: %s", kind, ", ".join(items))
         return changes
 
-    def _load(self, name: str, version: int) -> Servable:
+    def _load(self, name: str, version: int, path: Path) -> Servable:
         import tensorflow as tf
 
-        servable = Servable(name, version, self.base_path / name / str(version), state="LOADING")
+        servable = Servable(name, version, path, state="LOADING")
         try:
             servable.loaded = tf.saved_model.load(str(servable.path))
             replay_warmup(servable)
@@ -208,7 +289,7 @@ class ModelManager:
                 try:
                     self.poll()
                 except Exception:  # e.g. a directory removed mid-scan: try again next time
-                    log.exception("Polling %s failed", self.base_path)
+                    log.exception("Polling %s failed", self.base_path or "the model config")
 
         self._thread = threading.Thread(target=loop, name="zoo-serving-poll", daemon=True)
         self._thread.start()

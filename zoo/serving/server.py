@@ -16,13 +16,21 @@ import gc
 import logging
 import signal
 import sys
+from pathlib import Path
 
 DEFAULT_REST_PORT = 8501
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-base-path", "--model_base_path", required=True, metavar="DIR",
-                        help="directory of model directories, e.g. saved_models (each holds integer versions)")
+    models = parser.add_mutually_exclusive_group(required=True)
+    models.add_argument("--model-base-path", "--model_base_path", metavar="DIR",
+                        help="directory of model directories, e.g. saved_models (each holds integer versions); "
+                             "with --model-name, the one model's directory (TF Serving's meaning)")
+    models.add_argument("--model-config-file", "--model_config_file", metavar="FILE",
+                        help="a TF Serving model config (text ModelServerConfig): names, base paths, "
+                             "version policies (latest / all / specific) and version labels")
+    parser.add_argument("--model-name", "--model_name", metavar="NAME",
+                        help="serve only this model, whose versions are in --model-base-path")
     parser.add_argument("--rest-api-port", "--rest_api_port", type=int, default=DEFAULT_REST_PORT, metavar="PORT",
                         help=f"REST port (default {DEFAULT_REST_PORT}, as TF Serving)")
     parser.add_argument("--port", "--grpc-port", type=int, default=8500, metavar="PORT",
@@ -53,24 +61,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Runs the server until SIGTERM or Ctrl-C; returns the exit code."""
+    import tensorflow as tf
     import uvicorn
 
-    from zoo.serving.manager import ModelManager
+    from zoo.serving.batching import BatchingOptions
+    from zoo.serving.errors import ServingError
+    from zoo.serving.manager import ModelManager, ModelSource, VersionPolicy, check_model_name, read_model_config
     from zoo.serving.rest import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    import tensorflow as tf
-
     # Before any model loads: TensorFlow fixes its thread pools on first use.
     tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
     tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     try:
-        manager = ModelManager(args.model_base_path, num_versions=args.num_versions)
-    except (FileNotFoundError, ValueError) as error:
+        if args.model_config_file:
+            manager = ModelManager(models=read_model_config(args.model_config_file), num_versions=args.num_versions)
+        elif args.model_name:
+            check_model_name(args.model_name)
+            source = ModelSource(args.model_name, Path(args.model_base_path), VersionPolicy("latest", args.num_versions))
+            manager = ModelManager(models=[source], num_versions=args.num_versions)
+        else:
+            manager = ModelManager(args.model_base_path, num_versions=args.num_versions)
+    except (FileNotFoundError, ValueError, ServingError) as error:
         print(f"zoo serve: error: {error}", file=sys.stderr)
         return 2
-    from zoo.serving.batching import BatchingOptions
-
     try:
         batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros / 1e6,
                                    args.max_enqueued_requests) if args.enable_batching else None
@@ -96,7 +110,7 @@ def serve(args: argparse.Namespace) -> int:
             return 2
         grpc_server.start()
     served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
-    print(f"Serving models from {args.model_base_path} ({served}): REST at "
+    print(f"Serving models from {args.model_config_file or args.model_base_path} ({served}): REST at "
           f"http://{args.host}:{args.rest_api_port}/v1/models/<name>"
           + (f", gRPC at {args.host}:{args.port}" if grpc_server else "")
           + (f"; batching up to {batching.max_batch_size}" if batching else ""), flush=True)
