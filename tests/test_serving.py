@@ -511,3 +511,11 @@ def test_zoo_serve_refuses_a_missing_base_path_with_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 2
     assert "zoo serve: error: Model base path" in done.stderr and "is not a directory" in done.stderr
+
+
+def test_a_request_over_the_timeout_gets_504_and_the_server_keeps_serving(exported):
+    base, _, images = exported
+    with running_server(base, "--request-timeout-seconds", "0.000001") as (client, _):
+        status, answer = client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()})
+        assert status == 504 and "took longer than the server's 1e-06 s timeout" in answer["error"]
+        assert client.get("/v1/models/lenet")[0] == 200
