@@ -74,10 +74,12 @@ def _wait(predicate, timeout: float, what: str):
 
 @contextlib.contextmanager
 def running_server(base, *flags):
-    """`zoo serve` on free ports in a subprocess: (client, process); always stopped after."""
+    """`zoo serve` on free ports in a subprocess: (client, process); always stopped after.
+    `base` is the model base path, or None when `flags` say where the models are."""
     port, grpc_port = _free_port(), _free_port()
+    where = ["--model-base-path", str(base)] if base is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base), "--rest-api-port", str(port),
+        [sys.executable, "-m", "zoo", "serve", *where, "--rest-api-port", str(port),
          "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -488,21 +490,12 @@ def test_zoo_serve_with_a_model_config_file_serves_labels_over_rest(exported, tm
     config = tmp_path / "models.config"
     config.write_text('model_config_list { config { name: "lenet" base_path: "lenet" model_version_policy { all {} } '
                       'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }')
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--model-config-file", str(config),
-                                "--rest-api-port", str(port), "--port", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    client = Client(port)
-    try:
-        _wait(lambda: client.get("/healthz")[0] == 200, 120, "the server to start")
+    with running_server(None, "--model-config-file", str(config)) as (client, _):
         status = client.get("/v1/models/lenet/labels/canary")
         assert status == (200, {"model_version_status": [
             {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
         assert client.post("/v1/models/lenet/labels/stable:predict", {"instances": [IMAGE]})[0] == 200
         assert client.get("/v1/models/lenet/labels/stable/metadata")[1]["model_spec"]["version"] == "1"
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def test_zoo_serve_refuses_a_missing_base_path_with_a_clear_error(tmp_path):
