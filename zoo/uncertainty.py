@@ -69,8 +69,25 @@ def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 1024, train
     x = np.asarray(x)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {x.shape}")
-    per_call = _needs_independent_calls(model)
     dtype = model_input_spec(model).dtype
+    run = _sampler(model, samples, training)
+    # `batch_size` inputs per call, i.e. batch_size * samples rows through the model.
+    parts = [run(tf.constant(x[i:i + batch_size], dtype)).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts, axis=1)
+
+
+def _sampler(model, samples: int, training: bool):
+    """The compiled sampling function for a model, made once per (samples, training): a new
+    `tf.function` per call would retrace every time (measured: the cost of a whole call).
+    Kept on the model (outside Keras' attribute tracking), so it goes when the model goes."""
+    per_model = model.__dict__.get("_zoo_samplers")
+    if per_model is None:
+        per_model = {}
+        object.__setattr__(model, "_zoo_samplers", per_model)
+    key = (samples, training)
+    if key in per_model:
+        return per_model[key]
+    per_call = _needs_independent_calls(model)
 
     @tf.function(reduce_retracing=True)
     def run(batch):
@@ -81,9 +98,8 @@ def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 1024, train
         out = tf.cast(model(tiled, training=training), tf.float32)
         return tf.reshape(out, tf.concat([[samples, tf.shape(batch)[0]], tf.shape(out)[1:]], 0))
 
-    # `batch_size` inputs per call, i.e. batch_size * samples rows through the model.
-    parts = [run(tf.constant(x[i:i + batch_size], dtype)).numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts, axis=1)
+    per_model[key] = run
+    return run
 
 
 def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = None,
