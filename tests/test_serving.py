@@ -430,6 +430,25 @@ def test_zoo_predict_without_a_server_says_how_to_start_one(tmp_path, capsys):
     assert "No server at http://127.0.0.1:" in error and "zoo serve --model-base-path saved_models" in error
 
 
+def test_sigterm_lets_a_request_in_flight_finish(exported):
+    base, model, images = exported
+    big = np.repeat(images, 1000, axis=0)  # 4,000 images: a request that takes a while to answer
+    body = json.dumps({"inputs": {"images": big.round(1).tolist()}})
+    with running_server(base) as (client, process):
+        answers = []
+        sender = threading.Thread(target=lambda: answers.append(
+            (client.post("/v1/models/lenet:predict", body), time.monotonic())))
+        sender.start()
+        time.sleep(0.5)  # the request is being sent, read or run
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        sender.join(timeout=120)
+        assert process.wait(timeout=60) == 0
+    ((status, answer), answered), = answers
+    assert answered > signalled  # it was in flight when the signal came
+    assert status == 200 and len(answer["outputs"]["classes"]) == 4000
+
+
 # Last: it stops the module's server.
 def test_sigterm_stops_the_server_cleanly(served):
     process = served[4]
@@ -512,3 +531,30 @@ def test_a_request_over_the_timeout_gets_504_and_the_server_keeps_serving(export
         status, answer = client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()})
         assert status == 504 and "took longer than the server's 1e-06 s timeout" in answer["error"]
         assert client.get("/v1/models/lenet")[0] == 200
+
+
+def test_strings_and_b64_values_round_trip_as_tf_serving_encodes_them(tmp_path):
+    """A SavedModel with a string input: plain JSON strings and {"b64": ...} both arrive as
+    bytes, and an output whose name ends in `_bytes` comes back base64-encoded."""
+    import base64
+
+    import tensorflow as tf
+
+    class Echo(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"length": tf.strings.length(text), "echo_bytes": text}
+
+    module = Echo()
+    tf.saved_model.save(module, str(tmp_path / "models" / "echo" / "1"), signatures={"serving_default": module.serve})
+    with running_server(tmp_path / "models") as (client, _):
+        raw = b"\x00\xffbinary"
+        status, answer = client.post("/v1/models/echo:predict",
+                                     {"instances": ["hello", {"b64": base64.b64encode(raw).decode()}]})
+        assert status == 200, answer
+        assert [p["length"] for p in answer["predictions"]] == [5, len(raw)]
+        assert [base64.b64decode(p["echo_bytes"]["b64"]) for p in answer["predictions"]] == [b"hello", raw]
+        status, answer = client.post("/v1/models/echo:predict", {"instances": [{"b64": "not base64!"}]})
+        assert status == 400 and "Invalid base64" in answer["error"]
+        status, answer = client.post("/v1/models/echo:predict", {"instances": [1.5]})
+        assert status == 400 and "expects strings (DT_STRING)" in answer["error"]
