@@ -25,7 +25,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
+from zoo._lazy import lazy_import
+
+np = lazy_import("numpy")  # `zoo --help` and `zoo list` stay fast: numpy loads on first use
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
