@@ -558,3 +558,20 @@ def test_strings_and_b64_values_round_trip_as_tf_serving_encodes_them(tmp_path):
         assert status == 400 and "Invalid base64" in answer["error"]
         status, answer = client.post("/v1/models/echo:predict", {"instances": [1.5]})
         assert status == 400 and "expects strings (DT_STRING)" in answer["error"]
+
+
+def test_an_internal_failure_is_a_500_with_a_json_error_and_the_server_keeps_serving(tmp_path):
+    import tensorflow as tf
+
+    class Broken(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            # A model that reads a file that is not there: TF raises NotFoundError inside the call.
+            return {"y": x, "z": tf.io.read_file("/nonexistent/asset.txt")}
+
+    module = Broken()
+    tf.saved_model.save(module, str(tmp_path / "models" / "broken" / "1"), signatures={"serving_default": module.serve})
+    with running_server(tmp_path / "models") as (client, _):
+        status, answer = client.post("/v1/models/broken:predict", {"instances": [[1.0, 2.0]]})
+        assert status == 500 and answer["error"].startswith("Internal error: "), answer
+        assert client.get("/v1/models/broken")[0] == 200

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -48,8 +49,9 @@ class Servable:
     _batchers: dict = dataclasses.field(default_factory=dict, repr=False)
     _batchers_lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
 
-    @property
+    @functools.cached_property
     def signatures(self) -> dict[str, Any]:
+        """{name: concrete function}, read once (a hot path: every request looks one up)."""
         return dict(self.loaded.signatures) if self.loaded is not None else {}
 
     def signature(self, name: str | None):
@@ -102,7 +104,11 @@ class Servable:
                 batcher.close()
 
     def signature_def_map(self):
-        """The SavedModel's signature defs as TF Serving's `SignatureDefMap` proto."""
+        """The SavedModel's signature defs as TF Serving's `SignatureDefMap` proto (read once)."""
+        return self._signature_def_map
+
+    @functools.cached_property
+    def _signature_def_map(self):
         from tensorflow.core.protobuf import saved_model_pb2
         from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -384,5 +390,15 @@ def call_signature(function, inputs: dict[str, Any]) -> dict[str, Any]:
     try:
         outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-        raise InvalidArgument(f"The model rejected the input: {str(error).splitlines()[0]}") from None
+        raise InvalidArgument(f"The model rejected the input: {_error_summary(error)}") from None
     return {name: value.numpy() for name, value in outputs.items()}
+
+
+def _error_summary(error: Exception) -> str:
+    """The line of a TensorFlow error that says what went wrong (not "Graph execution error:",
+    the traceback of where the op was defined, or the node name)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("[[", "File ", "Graph execution error",
+                                                             "Detected at node"))]
+    summary = useful[-1] if useful else (lines[0] if lines else type(error).__name__)
+    return summary.split(" [[")[0].split(" [Op:")[0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import urllib.parse
@@ -36,6 +37,7 @@ from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
 from zoo.serving.manager import ModelManager, call_signature
 
+log = logging.getLogger("zoo.serving")
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                   r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -138,11 +140,15 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
     async def not_found(request: Request, exc) -> Response:
         return _error(NotFound(f"Malformed request: {request.method} {request.url.path}"))
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("Internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return _json({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
+
     routes = [Route("/healthz", healthz, methods=["GET"]),
               Route(metrics.PATH, prometheus, methods=["GET"]),
               Route("/v1/models/{rest:path}", get_model, methods=["GET"]),
               Route("/v1/models/{rest:path}", post_model, methods=["POST"])]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: internal_error})
 
 
 async def _read_json(request: Request, limit: int) -> Any:
