@@ -13,8 +13,6 @@ export, uncertainty, recipes and tests to agree on.
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 HEADS = ("logits", "binary_logits", "probabilities", "classes", "normal", "mean_std", "values")
 
 
@@ -54,9 +52,11 @@ def num_targets(model, head: str | None = None) -> int:
     return units // 2 if head in ("normal", "mean_std") else units
 
 
-def model_input_spec(model) -> tf.TensorSpec:
+def model_input_spec(model):
     """The batch input a model takes: a functional model's input, or the shape a subclassed
-    model (e.g. `gp_regressor`) was built with."""
+    model (e.g. `gp_regressor`) was built with, as a `tf.TensorSpec`."""
+    import tensorflow as tf
+
     inputs = getattr(model, "inputs", None)
     if inputs:
         return tf.TensorSpec((None, *inputs[0].shape[1:]), inputs[0].dtype)

@@ -121,8 +121,7 @@ def to_array(name: str, value, spec) -> np.ndarray:
         except (ValueError, TypeError):
             pass
         else:
-            _check_finite(name, array)
-            return check_array(name, array, spec)
+            return check_array(name, array, spec)  # checks finiteness too
     try:
         raw = np.asarray(value)
     except ValueError:
@@ -136,7 +135,6 @@ def to_array(name: str, value, spec) -> np.ndarray:
     if dtype.is_integer and raw.dtype.kind == "f":
         if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
             raise InvalidArgument(f"Input {name!r} expects integers ({dtype.name}). Received fractional values.")
-    _check_finite(name, raw)
     return check_array(name, raw.astype(dtype.as_numpy_dtype), spec)
 
 
