@@ -533,6 +533,33 @@ def test_a_request_over_the_timeout_gets_504_and_the_server_keeps_serving(export
         assert client.get("/v1/models/lenet")[0] == 200
 
 
+@pytest.mark.parametrize("batching", [[], ["--enable-batching"]], ids=["batching off", "batching on"])
+def test_a_request_stuck_in_the_model_gets_504_at_its_timeout_not_when_the_model_returns(tmp_path, batching):
+    """The model sleeps 3 s (at least); the timeout is 0.5 s: the answer must not wait for it."""
+    import tensorflow as tf
+    from tensorflow.python.data.experimental.ops import testing  # a blocking sleep op
+
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="seconds")])
+        def serve(self, seconds):
+            asleep = tf.data.Dataset.range(1).apply(testing.sleep(tf.cast(seconds[0] * 1e6, tf.int64)))
+            return {"slept": seconds + tf.cast(asleep.reduce(tf.constant(0, tf.int64), _add), tf.float32)}
+
+    module = Slow()
+    tf.saved_model.save(module, str(tmp_path / "models" / "slow" / "1"), signatures={"serving_default": module.serve})
+    with running_server(tmp_path / "models", "--request-timeout-seconds", "0.5", *batching) as (client, _):
+        began = time.monotonic()
+        status, answer = client.post("/v1/models/slow:predict", {"instances": [3.0]})
+        waited = time.monotonic() - began
+        assert status == 504 and "0.5 s timeout" in answer["error"], answer
+        assert waited < 2.5, f"answered after {waited:.1f} s"
+        assert client.get("/healthz")[0] == 200
+
+
+def _add(total, value):
+    return total + value
+
+
 def test_strings_and_b64_values_round_trip_as_tf_serving_encodes_them(tmp_path):
     """A SavedModel with a string input: plain JSON strings and {"b64": ...} both arrive as
     bytes, and an output whose name ends in `_bytes` comes back base64-encoded."""

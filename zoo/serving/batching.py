@@ -4,7 +4,9 @@ one model call, as TF Serving's `--enable_batching` does.
 A request's inputs join a bounded queue; one worker thread per (servable, signature) takes
 whatever has arrived, waiting at most `batch_timeout_s` for more until `max_batch_size`
 examples are gathered, runs the signature once on the concatenated batch and hands each
-request its rows. A full queue refuses new requests at once (`ResourceExhausted`: HTTP 429,
+request its rows. Callers on an asyncio event loop pass it and get an asyncio future; a
+batch's answers reach that loop in one call (one wake-up per batch, not per request). A full
+queue refuses new requests at once (`ResourceExhausted`: HTTP 429,
 gRPC RESOURCE_EXHAUSTED) rather than letting memory grow.
 
 Example:
@@ -14,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import queue
 import threading
@@ -45,7 +48,8 @@ class BatchingOptions:
 class _Request:
     inputs: dict[str, np.ndarray]
     size: int
-    future: Future
+    future: Future | asyncio.Future
+    loop: asyncio.AbstractEventLoop | None = None  # set for asyncio futures
 
 
 class Batcher:
@@ -63,14 +67,16 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, name=f"zoo-batcher-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, inputs: dict[str, np.ndarray]) -> Future:
-        """Queues one request (arrays sharing their first dimension); returns its future."""
+    def submit(self, inputs: dict[str, np.ndarray], loop: asyncio.AbstractEventLoop | None = None
+               ) -> Future | asyncio.Future:
+        """Queues one request (arrays sharing their first dimension); returns its future: an
+        asyncio future of `loop` when given (call this from that loop), else a thread future."""
         if self._closed:
             raise Unavailable("The model version is being unloaded; retry.")
         sizes = {array.shape[0] if array.ndim else None for array in inputs.values()}
         if len(sizes) != 1 or None in sizes:
             raise InvalidArgument("With batching on, every input needs the same first (batch) dimension.")
-        request = _Request(inputs, sizes.pop(), Future())
+        request = _Request(inputs, sizes.pop(), loop.create_future() if loop is not None else Future(), loop)
         if request.size > self.options.max_batch_size:
             raise InvalidArgument(f"Task size {request.size} is larger than maximum input batch size "
                                   f"{self.options.max_batch_size}: send at most that many examples per request "
@@ -120,15 +126,43 @@ class Batcher:
                       for key in batch[0].inputs}
             outputs = self.run(merged)
         except BaseException as error:  # every waiting request gets the failure
-            for request in batch:
-                request.future.set_exception(error)
+            _deliver([(request, None, error) for request in batch])
             return
-        start = 0
+        answers, start = [], 0
         for request in batch:
             end = start + request.size
-            request.future.set_result({name: value[start:end] if np.ndim(value) and len(value) == size else value
-                                       for name, value in outputs.items()})
+            answers.append((request, {name: value[start:end] if np.ndim(value) and len(value) == size else value
+                                      for name, value in outputs.items()}, None))
             start = end
+        _deliver(answers)
+
+
+def _deliver(answers: list[tuple[_Request, Any, BaseException | None]]) -> None:
+    """Sets each request's result or error: thread futures here, asyncio futures with one
+    call per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for request, result, error in answers:
+        if request.loop is not None:
+            by_loop.setdefault(request.loop, []).append((request.future, result, error))
+        elif error is not None:
+            request.future.set_exception(error)
+        else:
+            request.future.set_result(result)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, items)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+
+def _settle(items) -> None:
+    for future, result, error in items:
+        if future.done():  # answered already (the request timed out)
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 def wait(future: Future, timeout_s: float | None) -> Any:

@@ -44,7 +44,7 @@ def _guarded(method):
             context.abort(getattr(grpc.StatusCode, error.grpc_code), error.message)
         finally:
             name = request.model_spec.name
-            model = name if name in self.manager.model_names() else "(unknown)"
+            model = name if self.manager.has_model(name) else "(unknown)"
             metrics.record("grpc", method.__name__, model, code, time.perf_counter() - start)
 
     wrapper.__name__ = method.__name__

@@ -74,10 +74,11 @@ class Servable:
 
         return wait(future, timeout_s)
 
-    def submit(self, signature_name: str | None, inputs: dict[str, Any], batching):
-        """Queues inputs on this version's batcher for the signature; returns a future, or None
-        when the version is being unloaded (then call the signature directly: a request that
-        found this version before it was unloaded still gets its answer)."""
+    def submit(self, signature_name: str | None, inputs: dict[str, Any], batching, loop=None):
+        """Queues inputs on this version's batcher for the signature; returns a future (an
+        asyncio one of `loop` when given), or None when the version is being unloaded (then call
+        the signature directly: a request that found this version before it was unloaded still
+        gets its answer)."""
         from zoo.serving import metrics
         from zoo.serving.batching import Batcher
 
@@ -92,7 +93,7 @@ class Servable:
                                               observe, f"{self.name}-{self.version}")
             batcher = self._batchers[key]
         try:
-            return batcher.submit(inputs)
+            return batcher.submit(inputs, loop)
         except Unavailable:  # unloaded between the check and now
             return None
 
@@ -309,6 +310,11 @@ class ModelManager:
     def model_names(self) -> list[str]:
         with self._lock:
             return sorted(self._servables)
+
+    def has_model(self, name: str | None) -> bool:
+        """Whether `name` is a model this manager serves (cheaper than `model_names`)."""
+        with self._lock:
+            return name in self._servables
 
     def lookup(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The AVAILABLE servable for a request: the latest version, a specific one, or a label's."""

@@ -8,6 +8,8 @@ TF Serving's path `/monitoring/prometheus/metrics`.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 PATH = "/monitoring/prometheus/metrics"
@@ -22,8 +24,14 @@ BATCH_SIZE = Histogram("zoo_serving_batch_size", "Examples per model call with b
 
 
 def record(api: str, method: str, model: str, code: str | int, seconds: float) -> None:
-    REQUESTS.labels(api, method, model, str(code)).inc()
-    LATENCY.labels(api, method, model).observe(seconds)
+    requests, latency = _children(api, method, model, str(code))
+    requests.inc()
+    latency.observe(seconds)
+
+
+@functools.lru_cache(maxsize=4096)  # label values are bounded: known models or "(unknown)"
+def _children(api: str, method: str, model: str, code: str):
+    return REQUESTS.labels(api, method, model, code), LATENCY.labels(api, method, model)
 
 
 def exposition() -> tuple[bytes, str]:
