@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -73,7 +74,7 @@ def _wait(predicate, timeout: float, what: str):
 
 
 @contextlib.contextmanager
-def running_server(base, *flags):
+def running_server(base, *flags, env=None):
     """`zoo serve` on free ports in a subprocess: (client, process); always stopped after.
     `base` is the model base path, or None when `flags` say where the models are."""
     port, grpc_port = _free_port(), _free_port()
@@ -82,7 +83,7 @@ def running_server(base, *flags):
         [sys.executable, "-m", "zoo", "serve", *where, "--rest-api-port", str(port),
          "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
     client = Client(port)
     client.grpc_port = grpc_port
     try:
@@ -523,6 +524,75 @@ def test_zoo_serve_refuses_a_missing_base_path_with_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 2
     assert "zoo serve: error: Model base path" in done.stderr and "is not a directory" in done.stderr
+
+
+def test_several_worker_processes_share_the_port_reload_together_and_stop_together(exported, tmp_path):
+    """`--workers 2`: both processes answer REST (each counts into its own metrics file, and
+    the exposition adds them up), gRPC answers from the main process, a new version reaches
+    every worker, and SIGTERM stops them all with exit 0."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+
+    base, model, images = exported
+    own = tmp_path / "models"
+    shutil.copytree(base, own)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with running_server(own, "--workers", "2", "--enable-batching",
+                        env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as (client, process):
+        expected = model.predict(images[:1], verbose=0)
+        answers = []
+
+        def send(count):  # a new connection per request: the kernel spreads them over both workers
+            for _ in range(count):
+                answers.append(client.post("/v1/models/lenet:predict", {"instances": images[:1].tolist()}))
+
+        senders = [threading.Thread(target=send, args=(25,)) for _ in range(8)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join(timeout=120)
+        assert len(answers) == 200 and {status for status, _ in answers} == {200}
+        for _, answer in answers:
+            np.testing.assert_allclose(answer["predictions"][0]["logits"], expected[0], rtol=1e-5, atol=1e-5)
+        workers = {path.name for path in metrics_dir.glob("counter_*.db")}
+        assert len(workers) == 2, f"expected both workers to have answered; metrics files: {sorted(workers)}"
+        assert _metric(_metrics_text(client), "zoo_serving_requests_total", api="rest", method="predict",
+                       model="lenet", code="200") == 200
+
+        channel = grpc.insecure_channel(f"127.0.0.1:{client.grpc_port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="lenet"))
+        request.inputs["images"].CopyFrom(tf.make_tensor_proto(images[:1]))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["logits"]), expected, rtol=1e-5, atol=1e-5)
+
+        export_model(zoo.build("lenet"), own, input_name="images", warmup_inputs=images)  # version 2
+
+        def every_worker_serves_version_2():
+            statuses = [client.get("/v1/models/lenet")[1]["model_version_status"][0]["version"] for _ in range(20)]
+            return set(statuses) == {"2"}
+
+        _wait(every_worker_serves_version_2, 60, "every worker to serve version 2")
+        children = _children(process.pid)
+        assert len(children) >= 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert not any(_alive(pid) for pid in children), "a worker outlived the server"
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_a_request_over_the_timeout_gets_504_and_the_server_keeps_serving(exported):

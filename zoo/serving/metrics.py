@@ -4,13 +4,18 @@ TF Serving's path `/monitoring/prometheus/metrics`.
 - `zoo_serving_requests_total{api, method, model, code}`: requests answered, by outcome;
 - `zoo_serving_request_latency_seconds{api, method, model}`: time to answer;
 - `zoo_serving_batch_size{model}`: examples per model call when batching is on.
+
+With `zoo serve --workers N`, `PROMETHEUS_MULTIPROC_DIR` is set before this module is
+imported, every process counts into files there, and the exposition adds them up
+(prometheus_client's multiprocess mode).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 PATH = "/monitoring/prometheus/metrics"
 
@@ -36,4 +41,8 @@ def _children(api: str, method: str, model: str, code: str):
 
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several server processes: add theirs up
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -5,6 +5,11 @@ gRPC services.
 
 Binds to 127.0.0.1 unless `--host` says otherwise. SIGTERM and Ctrl-C stop it gracefully:
 it stops accepting connections and lets requests in flight finish (uvicorn's shutdown).
+
+One Python process answers REST on one core at most (the event loop holds the GIL).
+`--workers N` runs N REST processes on the same port, each with its own copy of the models
+(uvicorn's supervisor starts them, replaces any that die, and stops them on SIGTERM); the
+main process then answers gRPC, and the Prometheus metrics add up all processes.
 TF Serving's own flag spellings (`--model_base_path`, `--rest_api_port`) work too; `--port`
 is the gRPC port, as in TF Serving (0 turns gRPC off).
 """
@@ -13,12 +18,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_REST_PORT = 8501
+WORKER_OPTIONS = "ZOO_SERVE_WORKER_OPTIONS"  # how `--workers` processes receive the command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,48 +65,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=1, metavar="N", help="threads within one op (default 1: requests give the parallelism; 0: TensorFlow decides)")
     parser.add_argument("--tensorflow-inter-op-parallelism", "--tensorflow_inter_op_parallelism", type=int,
                         default=1, metavar="N", help="ops run at once within one call (default 1; 0: TensorFlow decides)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="REST server processes (default 1). One process serves REST on one core; N use N "
+                             "cores, each holding its own copy of the models")
     parser.add_argument("--request-timeout-seconds", type=float, default=30.0, metavar="S",
                         help="answer 504 / DEADLINE_EXCEEDED when a predict takes longer (default 30)")
 
 
 def serve(args: argparse.Namespace) -> int:
     """Runs the server until SIGTERM or Ctrl-C; returns the exit code."""
-    import tensorflow as tf
+    if args.workers < 1:
+        print(f"zoo serve: error: --workers must be at least 1. Received: {args.workers}", file=sys.stderr)
+        return 2
+    metrics_dir = None
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Before prometheus_client is imported: every process then counts into shared files.
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zoo-serve-metrics-")
+    try:
+        return _serve(args)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from zoo.serving.batching import BatchingOptions
     from zoo.serving.errors import ServingError
-    from zoo.serving.manager import ModelManager, ModelSource, VersionPolicy, check_model_name, read_model_config
-    from zoo.serving.rest import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Before any model loads: TensorFlow fixes its thread pools on first use.
-    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+    _configure(args)
     try:
-        if args.model_config_file:
-            manager = ModelManager(models=read_model_config(args.model_config_file), num_versions=args.num_versions)
-        elif args.model_name:
-            check_model_name(args.model_name)
-            source = ModelSource(args.model_name, Path(args.model_base_path), VersionPolicy("latest", args.num_versions))
-            manager = ModelManager(models=[source], num_versions=args.num_versions)
-        else:
-            manager = ModelManager(args.model_base_path, num_versions=args.num_versions)
+        manager, batching = _manager(args), _batching(args)
     except (FileNotFoundError, ValueError, ServingError) as error:
         print(f"zoo serve: error: {error}", file=sys.stderr)
         return 2
-    try:
-        batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros / 1e6,
-                                   args.max_enqueued_requests) if args.enable_batching else None
-    except ValueError as error:
-        print(f"zoo serve: error: {error}", file=sys.stderr)
-        return 2
     timeout_s = args.request_timeout_seconds or None
-    manager.start(args.file_system_poll_wait_seconds)
-    # TensorFlow and the loaded models are millions of long-lived Python objects; freezing them
-    # keeps the garbage collector's full passes (which paused requests for ~200 ms) off them.
-    gc.freeze()
-    app = create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20), batching=batching, timeout_s=timeout_s)
+    in_process_rest = args.workers == 1
+    if in_process_rest or args.port:
+        manager.start(args.file_system_poll_wait_seconds)
+        # TensorFlow and the loaded models are millions of long-lived Python objects; freezing them
+        # keeps the garbage collector's full passes (which paused requests for ~200 ms) off them.
+        gc.freeze()
     grpc_server = None
     if args.port:
         from zoo.serving.grpc_service import create_grpc_server
@@ -110,16 +119,25 @@ def serve(args: argparse.Namespace) -> int:
             return 2
         grpc_server.start()
     served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
+    if not in_process_rest and not args.port:
+        served = "loading in the workers"
     print(f"Serving models from {args.model_config_file or args.model_base_path} ({served}): REST at "
           f"http://{args.host}:{args.rest_api_port}/v1/models/<name>"
+          + (f" ({args.workers} processes)" if not in_process_rest else "")
           + (f", gRPC at {args.host}:{args.port}" if grpc_server else "")
           + (f"; batching up to {batching.max_batch_size}" if batching else ""), flush=True)
+    options = dict(host=args.host, port=args.rest_api_port, log_level="warning", timeout_graceful_shutdown=30,
+                   access_log=False, proxy_headers=False)
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
     # re-raises the signal once it is done; this handler turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(app, host=args.host, port=args.rest_api_port, log_level="warning",
-                    timeout_graceful_shutdown=30)
+        if in_process_rest:
+            uvicorn.run(_rest_app(args, manager, batching), **options)
+        else:
+            os.environ[WORKER_OPTIONS] = json.dumps({key: value for key, value in vars(args).items()
+                                                     if not callable(value)})
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
     except KeyboardInterrupt:
         pass
     finally:
@@ -128,3 +146,51 @@ def serve(args: argparse.Namespace) -> int:
         manager.stop()
         print("Server stopped: requests in flight were answered.", flush=True)
     return 0
+
+
+def worker_app():
+    """The REST app of one `zoo serve --workers N` process: uvicorn's supervisor calls this in
+    each process it starts, with the command line in the environment."""
+    args = argparse.Namespace(**json.loads(os.environ[WORKER_OPTIONS]))
+    _configure(args)
+    manager = _manager(args)
+    manager.start(args.file_system_poll_wait_seconds)
+    gc.freeze()  # as in a single process: keep full GC passes off TensorFlow's objects
+    return _rest_app(args, manager, _batching(args))
+
+
+def _configure(args: argparse.Namespace) -> None:
+    import tensorflow as tf
+
+    process = " [%(process)d]" if args.workers > 1 else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(name)s{process} %(levelname)s %(message)s")
+    # Before any model loads: TensorFlow fixes its thread pools on first use.
+    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+
+
+def _manager(args: argparse.Namespace):
+    from zoo.serving.manager import ModelManager, ModelSource, VersionPolicy, check_model_name, read_model_config
+
+    if args.model_config_file:
+        return ModelManager(models=read_model_config(args.model_config_file), num_versions=args.num_versions)
+    if args.model_name:
+        check_model_name(args.model_name)
+        source = ModelSource(args.model_name, Path(args.model_base_path), VersionPolicy("latest", args.num_versions))
+        return ModelManager(models=[source], num_versions=args.num_versions)
+    return ModelManager(args.model_base_path, num_versions=args.num_versions)
+
+
+def _batching(args: argparse.Namespace):
+    from zoo.serving.batching import BatchingOptions
+
+    if not args.enable_batching:
+        return None
+    return BatchingOptions(args.max_batch_size, args.batch_timeout_micros / 1e6, args.max_enqueued_requests)
+
+
+def _rest_app(args: argparse.Namespace, manager, batching):
+    from zoo.serving.rest import create_app
+
+    return create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20), batching=batching,
+                      timeout_s=args.request_timeout_seconds or None)
