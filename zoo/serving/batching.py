@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import queue
 import threading
@@ -57,12 +58,19 @@ class Batcher:
 
     `run(inputs) -> outputs` is the model call (NumPy in, NumPy out); `on_batch(size)` is told
     each batch's size (for metrics).
+
+    Requests from an event loop are handed over together: those submitted in one pass of the
+    loop go to the worker in one queue operation at the end of the pass (waking the worker
+    once, not once per request), and their answers come back in one call.
     """
 
     def __init__(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
                  options: BatchingOptions, on_batch: Callable[[int], None] | None = None, name: str = ""):
         self.run, self.options, self.on_batch = run, options, on_batch
-        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=options.max_enqueued_requests)
+        self._queue: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
+        self._queued = 0  # requests submitted and not yet taken into a batch (the bound)
+        self._queued_lock = threading.Lock()
+        self._from_loops: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=f"zoo-batcher-{name}", daemon=True)
         self._thread.start()
@@ -71,8 +79,6 @@ class Batcher:
                ) -> Future | asyncio.Future:
         """Queues one request (arrays sharing their first dimension); returns its future: an
         asyncio future of `loop` when given (call this from that loop), else a thread future."""
-        if self._closed:
-            raise Unavailable("The model version is being unloaded; retry.")
         sizes = {array.shape[0] if array.ndim else None for array in inputs.values()}
         if len(sizes) != 1 or None in sizes:
             raise InvalidArgument("With batching on, every input needs the same first (batch) dimension.")
@@ -81,41 +87,65 @@ class Batcher:
             raise InvalidArgument(f"Task size {request.size} is larger than maximum input batch size "
                                   f"{self.options.max_batch_size}: send at most that many examples per request "
                                   "or raise --max-batch-size.")
-        try:
-            self._queue.put_nowait(request)
-        except queue.Full:
-            raise ResourceExhausted(f"The batching queue is full ({self.options.max_enqueued_requests} "
-                                    "requests waiting): the server is overloaded, retry later.") from None
+        with self._queued_lock:  # with close(): a request is either refused or answered
+            if self._closed:
+                raise Unavailable("The model version is being unloaded; retry.")
+            if self._queued >= self.options.max_enqueued_requests:
+                raise ResourceExhausted(f"The batching queue is full ({self.options.max_enqueued_requests} "
+                                        "requests waiting): the server is overloaded, retry later.")
+            self._queued += 1
+        if loop is None:
+            self._queue.put([request])
+        else:
+            waiting = self._from_loops.setdefault(loop, [])
+            if not waiting:
+                loop.call_soon(self._hand_over, loop)
+            waiting.append(request)
         return request.future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._from_loops.pop(loop, []))
 
     def close(self) -> None:
         """Finishes the queued requests, then stops the worker."""
-        self._closed = True
+        with self._queued_lock:
+            self._closed = True
         self._queue.put(None)
 
     def _work(self) -> None:
-        pending: _Request | None = None
+        waiting: collections.deque[_Request] = collections.deque()
+        closing = False
         while True:
-            first = pending or self._queue.get()
-            pending = None
-            if first is None:
-                return
-            batch, size = [first], first.size
+            if not waiting:
+                with self._queued_lock:
+                    if closing and self._queued == 0:
+                        return  # every accepted request is answered (some may still be on their way)
+                item = self._queue.get()
+                if item is None:
+                    closing = True
+                    continue
+                waiting.extend(item)
+            first = waiting[0]
+            batch, size = [], 0
             deadline = time.monotonic() + self.options.batch_timeout_s
-            while size < self.options.max_batch_size:
+            while True:
+                while waiting and size + waiting[0].size <= self.options.max_batch_size \
+                        and _compatible(waiting[0], first):
+                    request = waiting.popleft()
+                    batch.append(request)
+                    size += request.size
+                if waiting or size >= self.options.max_batch_size or closing:
+                    break  # full, or the next request starts the next batch
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                if size + item.size > self.options.max_batch_size or set(item.inputs) != set(first.inputs) \
-                        or any(item.inputs[k].shape[1:] != first.inputs[k].shape[1:] for k in first.inputs):
-                    pending = item  # starts the next batch
-                    break
-                batch.append(item)
-                size += item.size
+                    closing = True  # stop once everything queued is answered
+                else:
+                    waiting.extend(item)
+            with self._queued_lock:
+                self._queued -= len(batch)
             self._run_batch(batch, size)
 
     def _run_batch(self, batch: list[_Request], size: int) -> None:
@@ -135,6 +165,12 @@ class Batcher:
                                       for name, value in outputs.items()}, None))
             start = end
         _deliver(answers)
+
+
+def _compatible(request: _Request, first: _Request) -> bool:
+    """Whether `request` can join `first`'s batch: the same inputs, the same example shapes."""
+    return request is first or (request.inputs.keys() == first.inputs.keys() and all(
+        request.inputs[key].shape[1:] == first.inputs[key].shape[1:] for key in first.inputs))
 
 
 def _deliver(answers: list[tuple[_Request, Any, BaseException | None]]) -> None:
