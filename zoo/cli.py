@@ -157,6 +157,15 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     train.set_defaults(run=_train)
 
+    from zoo import launch
+
+    launcher = commands.add_parser(
+        "launch", help="train a recipe on N local worker processes (MultiWorkerMirroredStrategy)",
+        description=launch.__doc__.split("\n\n")[0].replace("`", ""),
+        epilog="\n\n".join(launch.__doc__.split("\n\n")[1:4]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    launch.add_arguments(launcher)
+    launcher.set_defaults(run=launch.launch)
+
     serve = commands.add_parser(
         "serve", help="serve exported models with TensorFlow Serving's REST API",
         description="Serve every model under --model-base-path with TensorFlow Serving's REST API "

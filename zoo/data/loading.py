@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
 import socket
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,8 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
             f"{', '.join(sorted(BUNDLED))}; TFDS' catalog: "
             "https://www.tensorflow.org/datasets/catalog/overview") from error
     _prepare(builder, name, data_dir)
+    if not builder.info.splits:  # another process prepared it while this one waited: read it anew
+        builder = tfds.builder(name, data_dir=data_dir)
     read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1)
     dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
                                  read_config=read_config)
@@ -68,7 +71,7 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
 def _prepare(builder, name: str, data_dir: str | None) -> None:
     """Downloads and prepares `builder` unless it is already prepared (then a no-op)."""
     try:
-        with _fail_fast_downloads():
+        with _one_process_at_a_time(data_dir or tfds.core.constants.DATA_DIR, name), _fail_fast_downloads():
             builder.download_and_prepare()
     except (OSError, tfds.download.DownloadError) as error:
         where = data_dir or tfds.core.constants.DATA_DIR
@@ -81,6 +84,29 @@ def _prepare(builder, name: str, data_dir: str | None) -> None:
             f"({type(error).__name__}: {_first_line(error)}). Pass --data-dir with a directory "
             f"where {name!r} is prepared (`tfds build {name} --data_dir DIR` on a machine with "
             f"internet, then copy DIR), {bundled}.") from error
+
+
+@contextlib.contextmanager
+def _one_process_at_a_time(data_dir: str, name: str) -> Iterator[None]:
+    """Holds a lock file in a local `data_dir` while `name` is prepared: the workers of a
+    multi-worker run start together, and two processes preparing one dataset into the same
+    directory collide. Remote directories (gs://...) and systems without `fcntl` go unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    if "://" in data_dir:
+        yield
+        return
+    directory = os.path.expanduser(data_dir)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, f".zoo-prepare-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

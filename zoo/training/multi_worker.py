@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 # The Keras versions whose TensorFlow trainer fails under MultiWorkerMirroredStrategy (every
 # Keras 3 release up to the pinned 3.15; keras-team/keras#20585 and tensorflow/tensorflow#72388
@@ -189,3 +190,26 @@ def describe(role: WorkerRole | None) -> str:
     if role is None:
         return "single process"
     return f"{role.task_type} {role.index} of {role.num_workers}" + (" (chief)" if role.is_chief else "")
+
+
+def worker_backup_and_restore(backup_dir: str, scratch_dir: str):
+    """`keras.callbacks.BackupAndRestore` for a non-chief worker: it restores from the chief's
+    `backup_dir` (so after a restart every worker resumes from the same epoch; on a real
+    cluster the model dir must be on storage all workers can read), saves its own state only
+    in `scratch_dir`, and leaves the chief's backup for the chief to remove.
+
+    Example:
+        >>> callback = worker_backup_and_restore("runs/lenet/backup", "/tmp/zoo-worker-1/backup")  # doctest: +SKIP
+    """
+    import keras
+
+    class WorkerBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _save_model(self):
+            self.model.save_weights(str(Path(scratch_dir) / "latest.weights.h5"), overwrite=True)
+
+        def on_train_end(self, logs=None):
+            pass
+
+    Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    return WorkerBackupAndRestore(backup_dir, double_checkpoint=True)
+

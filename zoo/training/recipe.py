@@ -12,13 +12,21 @@ A recipe supplies its config and a `load_data(config) -> RecipeData`; `run` does
 6. evaluates on the test split, writes `metrics.json` and `curves.png`;
 7. exports a new SavedModel version with its card and warm-up requests (`zoo.export`);
 8. prints a one-line summary.
+
+On several workers (`TF_CONFIG`, MultiWorkerMirroredStrategy; `zoo launch` starts them
+locally) every worker runs all of this, and only the chief writes to the model and export
+dirs: the others write to a temporary directory, removed when they finish, and restore from
+the chief's backup after a restart (`zoo.training.multi_worker`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +38,7 @@ import tensorflow as tf
 import zoo
 from zoo import data as zoo_data
 from zoo import export as zoo_export
-from zoo.training import report
+from zoo.training import multi_worker, report
 from zoo.training.config import RecipeConfig
 from zoo.training.strategy import select_strategy, split_cpu, strategy_name
 
@@ -84,21 +92,34 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         >>> result.export_path  # doctest: +SKIP
         PosixPath('saved_models/lenet/1')
     """
+    role = multi_worker.WorkerRole.from_environment()  # a bad TF_CONFIG fails here, before any work
+    with contextlib.ExitStack() as cleanup:
+        scratch = None
+        if role is not None and not role.is_chief:
+            scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{role.task_type}-{role.index}-"))
+            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        return _run(config, load_data, role, scratch)
+
+
+def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, scratch: Path | None) -> RunResult:
+    """`run` for one process; `scratch` is where a non-chief worker writes instead."""
     import keras
 
     model_dir = Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    print(f"Recipe {_recipe_name(config)}, config:\n{config.summary()}", flush=True)
-    (model_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    out_dir = scratch or model_dir  # where this process writes
+    out_dir.mkdir(parents=True, exist_ok=True)
+    where = f" as {multi_worker.describe(role)}" if role is not None else ""
+    print(f"Recipe {_recipe_name(config)}{where}, config:\n{config.summary()}", flush=True)
+    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     if config.cpu_devices:
         split_cpu(config.cpu_devices)
     strategy = select_strategy(config.strategy)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise NotImplementedError(
-            f"Keras {keras.__version__}'s `fit` does not work under MultiWorkerMirroredStrategy "
-            "yet (keras-team/keras#20585, tensorflow/tensorflow#72388). Unset TF_CONFIG and use "
-            "--strategy mirrored or default.")
+    multi_worker_strategy = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if role is not None and not multi_worker_strategy:
+        raise multi_worker.TFConfigError(
+            f"TF_CONFIG describes a cluster of {role.num_workers} workers, but --strategy {config.strategy} "
+            "trains on this machine alone. Use --strategy auto (or multi_worker), or unset TF_CONFIG.")
 
     data = load_data(config)
     # Seeded after loading: preparing a dataset on first use draws random numbers, and a run
@@ -110,6 +131,8 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         data.validation, batch_size=config.batch_size, training=False, preprocess=data.preprocess)
     test = zoo_data.pipeline(data.test, batch_size=config.batch_size, training=False,
                              preprocess=data.preprocess)
+    if multi_worker_strategy:
+        train, validation, test = (None if ds is None else _shard_by_data(ds) for ds in (train, validation, test))
 
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(config.precision)
@@ -122,35 +145,39 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
-    backup_dir = model_dir / "backup"
+    backup_dir = model_dir / "backup"  # the chief's: every worker restores from it
     resuming = (backup_dir / "training_metadata.json").exists()
-    history_path = model_dir / "history.csv"
+    history_path = out_dir / "history.csv"
+    backup = (keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True) if scratch is None
+              else multi_worker.worker_backup_and_restore(str(backup_dir), str(scratch / "backup")))
     callbacks = [  # the history row is written before the backup that marks the epoch done
         keras.callbacks.CSVLogger(str(history_path), append=resuming),
-        keras.callbacks.TensorBoard(str(model_dir / "logs")),
+        keras.callbacks.TensorBoard(str(out_dir / "logs")),
         # The latest whole model, kept after training (the backup is removed when done).
-        keras.callbacks.ModelCheckpoint(str(model_dir / "model.keras")),
-        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(str(out_dir / "model.keras")),
+        backup,
     ]
     if config.progress == "epochs":
         callbacks.append(report.EpochProgress(config.epochs))
     if resuming:
         print(f"Resuming from the backup in {backup_dir}", flush=True)
     start = time.perf_counter()
-    model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
-              verbose="auto" if config.progress == "batches" else 0,
-              shuffle=False)  # the pipeline shuffles, with the seed
-    seconds = time.perf_counter() - start
-    metrics = {key: float(value) for key, value in
-               model.evaluate(test, verbose=0, return_dict=True).items()}
+    # Several workers: one line per epoch each (progress bars from every worker interleave).
+    verbose = 0 if config.progress != "batches" else (2 if role is not None else "auto")
+    with multi_worker.keras_multi_worker_fix(strategy):
+        model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
+                  verbose=verbose, shuffle=False)  # the pipeline shuffles, with the seed
+        seconds = time.perf_counter() - start
+        metrics = {key: float(value) for key, value in
+                   model.evaluate(test, verbose=0, return_dict=True).items()}
     mc_samples = getattr(config, "mc_samples", None)
     head = zoo_export.head_of(model)
     if mc_samples or head in ("normal", "mean_std"):
-        metrics.update(_uncertainty_metrics(model, test, mc_samples or 1, model_dir, config, data))
+        metrics.update(_uncertainty_metrics(model, test, mc_samples or 1, out_dir, config, data))
     history = report.read_history(history_path)
-    (model_dir / "metrics.json").write_text(json.dumps(
+    (out_dir / "metrics.json").write_text(json.dumps(
         {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
-    curves = report.plot_history(history, model_dir / "curves.png",
+    curves = report.plot_history(history, out_dir / "curves.png",
                                  title=f"{config.model} on {config.dataset}")
 
     export_path = None
@@ -162,21 +189,35 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
                             "test_split": config.test_split, **data.metadata},
                 "metrics": {"test": metrics}, "training_seconds": round(seconds, 3),
                 "epochs": len(history.get("epoch", [])), "strategy": strategy_name(strategy)}
+        # Every worker exports (saving may need them all), the non-chief ones into scratch.
         export_path = zoo_export.export_model(
-            model, config.export_dir, name=config.export_name, input_name=data.input_name,
-            input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
+            model, scratch / "export" if scratch else config.export_dir, name=config.export_name,
+            input_name=data.input_name, input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
             warmup_inputs=_as_serving_input(warmup, data.input_spec, model), mc_samples=mc_samples or None,
             target_scale=data.target_scale)
+        if scratch is not None:
+            export_path = None
     summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
                                   seconds=seconds, strategy=strategy_name(strategy),
-                                  export=str(export_path) if export_path else None, curves=str(curves))
+                                  export=str(export_path) if export_path else None,
+                                  curves=None if scratch else str(curves))
+    if scratch is not None:
+        summary += f" | {multi_worker.describe(role)}: the chief writes the files"
     print(summary, flush=True)
     if export_path is not None:
         outputs = ", ".join(_signature_outputs(export_path))
         print(f"Exported SavedModel version {export_path.name} to {export_path}/ (serving_default: "
               f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
               f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
-    return RunResult(model, metrics, history, model_dir, export_path, seconds, summary, data)
+    return RunResult(model, metrics, history, out_dir, export_path, seconds, summary, data)
+
+
+def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Each worker takes its share of every global batch (the same examples a single process
+    would see in that step), not whole files: TFDS splits are often a single file."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _model_config(config: RecipeConfig, data: RecipeData) -> dict[str, Any]:
@@ -259,8 +300,9 @@ def _as_serving_input(examples: np.ndarray, input_spec, model) -> np.ndarray:
 def run_script(main: Callable[[], Any]) -> int:
     """Runs a recipe's `main` as a script: expected failures print one clear line, exit 1.
 
-    A dataset that is not available offline, or a strategy that cannot train, is the user's
-    situation to fix, not a bug: it gets its message without a traceback.
+    A dataset that is not available offline, a strategy that cannot train, or a TF_CONFIG
+    that describes no usable cluster is the user's situation to fix, not a bug: it gets its
+    message without a traceback.
 
     Example:
         >>> if __name__ == "__main__":  # doctest: +SKIP
@@ -268,7 +310,7 @@ def run_script(main: Callable[[], Any]) -> int:
     """
     try:
         main()
-    except (zoo_data.DatasetUnavailableError, NotImplementedError) as error:
+    except (zoo_data.DatasetUnavailableError, NotImplementedError, multi_worker.TFConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -107,9 +107,9 @@ def EpochProgress(epochs: int):
 
 
 def summary_line(model: str, dataset: str, metrics: Mapping[str, float], *, epochs: int,
-                 seconds: float, strategy: str, export: str | None, curves: str) -> str:
+                 seconds: float, strategy: str, export: str | None, curves: str | None) -> str:
     """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`"""
     shown = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
     parts = [f"{model} on {dataset}: test {shown}", f"{epochs} epochs in {seconds:.1f} s on {strategy}",
-             f"export: {export}" if export else "not exported", f"curves: {curves}"]
+             f"export: {export}" if export else "not exported"] + ([f"curves: {curves}"] if curves else [])
     return " | ".join(parts)

@@ -51,11 +51,13 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {', '.join(STRATEGIES)}. Received: strategy={name!r}")
+    if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
+        # First: it configures collective ops, which must happen before TensorFlow starts its
+        # runtime (listing devices below would start it).
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
-        if os.environ.get("TF_CONFIG"):
-            name = "multi_worker"
-        elif len(gpus) > 1:
+        if len(gpus) > 1:
             name = "mirrored"
         elif len(gpus) == 1:
             name = "one_device"
@@ -68,11 +70,12 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    raise AssertionError(name)  # every name in STRATEGIES is handled above
 
 
 def strategy_name(strategy: tf.distribute.Strategy) -> str:
     """A short description for logs: class name and replica count."""
-    name = type(strategy).__name__.lstrip("_").replace("DefaultDistributionStrategy", "default strategy")
+    name = (type(strategy).__name__.lstrip("_").replace("DefaultDistributionStrategy", "default strategy")
+            .replace("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy"))  # its public name
     replicas = strategy.num_replicas_in_sync
     return f"{name} ({replicas} replica{'s' if replicas > 1 else ''})"
