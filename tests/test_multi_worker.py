@@ -57,13 +57,19 @@ class Launched:
         return "\n".join(self.lines)
 
     def stop(self):
+        """Stops the launcher (which stops its workers) and, should it not have, the workers."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # the launcher stops its workers
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        for pid in re.findall(r"worker \d+(?: \(chief\))?: pid (\d+)", self.output):
+            try:
+                os.killpg(int(pid), signal.SIGKILL)  # each worker leads its own process group
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _epoch_losses(output: str, worker: int) -> list[float]:
@@ -139,6 +145,47 @@ def test_a_worker_killed_after_epoch_1_is_restarted_and_training_finishes_3_epoc
     history = (run_dir / "history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in history] == [0, 1, 2]  # 3 epochs in all, not 4
     assert [p.name for p in (exports / "lenet").iterdir()] == ["1"]  # exported once, by the chief
+
+
+def test_ctrl_c_stops_every_worker(tmp_path):
+    launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--epochs", "50",
+                         "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),
+                         "--export-dir", str(tmp_path / "exports")], ENV, tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while "[worker 1] Epoch 2/50" not in launched.output and time.monotonic() < deadline:
+            assert launched.process.poll() is None, launched.output[-3000:]
+            time.sleep(0.05)
+        pids = [int(pid) for pid in re.findall(r"worker \d(?: \(chief\))?: pid (\d+)", launched.output)]
+        assert len(pids) == 2
+        launched.process.send_signal(signal.SIGINT)
+        assert launched.wait(timeout=60) == 128 + signal.SIGINT
+    finally:
+        launched.stop()
+    assert "zoo launch: stopped: every worker was stopped." in launched.output
+    assert not [pid for pid in pids if _alive(pid)], "a worker outlived the launcher"
+    assert not (tmp_path / "exports").exists()
+
+
+def test_a_worker_that_exits_with_an_error_stops_the_cluster_without_a_restart(tmp_path):
+    launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--batch-size", "0"], ENV, tmp_path)
+    try:
+        code = launched.wait(timeout=120)
+    finally:
+        launched.stop()
+    assert code == 2, launched.output[-3000:]  # the recipe's own usage error, passed on
+    assert "batch_size" in launched.output
+    assert "the other workers were stopped (not restarting: the same error would come back)" in launched.output
+    assert "restarting the cluster" not in launched.output
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split()[2] != "Z"
 
 
 BAD_TF_CONFIGS = [

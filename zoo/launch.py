@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -106,9 +107,14 @@ def launch(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
+@dataclasses.dataclass(frozen=True)
 class Outcome:
-    def __init__(self, code: int, reason: str = "", lost_worker: bool = False):
-        self.code, self.reason, self.lost_worker = code, reason, lost_worker
+    """How a cluster run ended: the exit code to report, why, and whether a worker was lost
+    (killed by a signal), which is what a restart can fix."""
+
+    code: int
+    reason: str = ""
+    lost_worker: bool = False
 
 
 class Cluster:

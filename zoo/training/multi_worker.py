@@ -44,13 +44,12 @@ class WorkerRole:
     task_type: str
     index: int
     num_workers: int
+    cluster_has_chief: bool = False  # then the chief task is the chief, not worker 0
 
     @property
     def is_chief(self) -> bool:
         return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0
-                                             and not self._has_chief)
-
-    _has_chief: bool = False
+                                             and not self.cluster_has_chief)
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> WorkerRole | None:
@@ -64,7 +63,7 @@ def read_tf_config(text: str) -> WorkerRole:
 
     Example:
         >>> read_tf_config('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
-        WorkerRole(task_type='worker', index=1, num_workers=2, _has_chief=False)
+        WorkerRole(task_type='worker', index=1, num_workers=2, cluster_has_chief=False)
     """
     example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                '"task": {"type": "worker", "index": 0}}')
@@ -107,7 +106,7 @@ def read_tf_config(text: str) -> WorkerRole:
         raise TFConfigError("TF_CONFIG's task is an 'evaluator'; the recipes have no side-car evaluator "
                             "(the chief evaluates after training).")
     num_workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    return WorkerRole(task_type, index, num_workers, _has_chief="chief" in cluster)
+    return WorkerRole(task_type, index, num_workers, cluster_has_chief="chief" in cluster)
 
 
 def _is_host_port(address: str) -> bool:
