@@ -49,13 +49,8 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 
-def _dumps(content: Any) -> bytes:
-    # allow_nan: TF Serving's JSON carries NaN and Infinity for floats (api_rest.md, "JSON conformance").
-    return json.dumps(content, allow_nan=True).encode()
-
-
 def _json(content: Any, status: int = 200) -> Response:
-    return Response(_dumps(content), status_code=status, media_type="application/json")
+    return Response(tensors.json_bytes(content), status_code=status, media_type="application/json")
 
 
 def _error(error: ServingError) -> Response:
@@ -126,12 +121,12 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
                 raise NotFound(f"Unknown method {parts['verb'] or '(none)'!r}: use :predict, :classify or :regress.")
             content = await predict(parts, await _read_body(scope, receive, max_body_bytes))
         except ServingError as error:
-            status, content = error.http_status, _dumps({"error": error.message})
+            status, content = error.http_status, tensors.json_bytes({"error": error.message})
         except _ClientGone:
             return
         except Exception as exc:  # noqa: BLE001 - a failure inside the server or the model: 500
             log.exception("Internal error answering POST %s", scope.get("path"), exc_info=exc)
-            status, content = 500, _dumps({"error": f"Internal error: {type(exc).__name__}: {exc}"})
+            status, content = 500, tensors.json_bytes({"error": f"Internal error: {type(exc).__name__}: {exc}"})
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(content))]})
         await send({"type": "http.response.body", "body": content})

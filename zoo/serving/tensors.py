@@ -277,17 +277,23 @@ def encode_predict_response(outputs: Mapping[str, Any], request_format: str) -> 
         else:
             sizes = {len(array) for array in arrays.values()}
             if len(sizes) != 1:
-                return _dumps(format_predict_response(outputs, request_format))  # raises the error
+                return json_bytes(format_predict_response(outputs, request_format))  # raises the error
             body = {"predictions": [{name: array[i] for name, array in arrays.items()} for i in range(sizes.pop())]}
         return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-    return _dumps(format_predict_response(outputs, request_format))
+    return json_bytes(format_predict_response(outputs, request_format))
 
 
 _SHORTEST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _dumps(content: Any) -> bytes:
-    # allow_nan: TF Serving's JSON carries NaN and Infinity for floats (api_rest.md, "JSON conformance").
+def json_bytes(content: Any) -> bytes:
+    """`content` as TF Serving's JSON: NaN and Infinity stay as they are (api_rest.md, "JSON
+    conformance"), where strict JSON has no way to write them.
+
+    Example:
+        >>> json_bytes({"outputs": [float("nan")]})
+        b'{"outputs": [NaN]}'
+    """
     return json.dumps(content, allow_nan=True).encode()
 
 
