@@ -21,7 +21,6 @@ the chief's backup after a restart (`zoo.training.multi_worker`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
@@ -93,12 +92,14 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
         PosixPath('saved_models/lenet/1')
     """
     role = multi_worker.WorkerRole.from_environment()  # a bad TF_CONFIG fails here, before any work
-    with contextlib.ExitStack() as cleanup:
-        scratch = None
-        if role is not None and not role.is_chief:
-            scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{role.task_type}-{role.index}-"))
-            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+    scratch = None
+    if role is not None and not role.is_chief:
+        scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{role.task_type}-{role.index}-"))
+    try:
         return _run(config, load_data, role, scratch)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, scratch: Path | None) -> RunResult:
