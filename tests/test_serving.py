@@ -161,6 +161,8 @@ def test_row_and_columnar_predict_give_the_models_numbers(served):
 IMAGE = np.zeros((28, 28, 1)).tolist()
 BAD_REQUESTS = [
     ("malformed JSON", "POST", "/v1/models/lenet:predict", '{"instances": [1, 2', 400, "Malformed JSON"),
+    ("malformed array, unknown signature", "POST", "/v1/models/lenet:predict",
+     '{"signature_name": "serve", "instances": [[1,, 2]]}', 400, "Malformed JSON"),
     ("both formats", "POST", "/v1/models/lenet:predict", {"instances": [IMAGE], "inputs": [IMAGE]}, 400,
      "exactly one of 'instances' (row format) or 'inputs' (columnar format). Received: both"),
     ("neither format", "POST", "/v1/models/lenet:predict", {"signature_name": "serving_default"}, 400,

@@ -89,6 +89,10 @@ COMMON = [
                              "signature_name": "serving_default"}, {}),
     ("integers and exponents", {"instances": _nested((1, 4, 3, 1), [1, -2, 3e5, 4.5E-3, -0.0, 0, 7e+2, 8, 9,
                                                                     1e-45, 3.4e38, 255])}, {}),
+    ("integers beyond 2**53", {"instances": _nested((1, 4, 3, 1), [2**53 + 1, 2**53 + 2**29 + 1, -(2**53 + 2**29 + 1),
+                                                                  2**63 - 1, -2**63, 2**64 - 1, 16777217,
+                                                                  2**62 + 2**38 + 1, 0, -0, 1, 2])}, {}),
+    ("too large for float32", {"instances": _nested((1, 4, 3, 1), [1e39] + [1] * 11)}, {}),
     ("pretty printed", {"instances": np.ones((1, 4, 3, 1)).tolist()}, {"indent": 2}),
     ("compact", {"inputs": np.ones((1, 4, 3, 1)).tolist()}, {"separators": (",", ":")}),
 ]
@@ -128,6 +132,36 @@ def test_the_fast_path_leaves_anything_unusual_to_the_json_path(images_signature
     _, body = case
     assert _fast(body, images_signature) is None
     assert isinstance(_general(body, images_signature), str) or b"serving" in body  # the general path decides
+
+
+LEFT_TO_JSON = [
+    ("integer beyond 64 bits", b'{"instances": [[[[18446744073709551616],[2],[3]],[[4],[5],[6]],[[7],[8],[9]],'
+                               b'[[10],[11],[12]]]]}'),
+    ("beyond a double", b'{"instances": [[[[1e400],[2],[3]],[[4],[5],[6]],[[7],[8],[9]],[[10],[11],[12]]]]}'),
+]
+
+
+@pytest.mark.parametrize("case", LEFT_TO_JSON, ids=[c[0] for c in LEFT_TO_JSON])
+def test_numbers_the_fast_path_cannot_hold_are_read_by_the_json_path(images_signature, case):
+    _, body = case
+    assert _fast(body, images_signature) is None
+    general = _general(body, images_signature)
+    assert isinstance(general, str) and "infinite" in general or general[0]["images"].shape == (1, 4, 3, 1)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float64, tf.bfloat16])
+def test_other_float_dtypes_read_the_same_on_both_paths(tmp_path, dtype):
+    """The fast path casts parsed doubles; the general path casts Python floats. Same bits, or
+    (bfloat16) the general path alone."""
+    signature = _loaded_signature(tmp_path, tf.TensorSpec([None, 3], dtype, "x"))
+    rng = np.random.default_rng(1)
+    values = [*rng.normal(0, 100, 31).round(3).tolist(), 2**53 + 2**29 + 1, 65519.99, 1e-8, 7e-46, 1.7976931348623157e308]
+    for start in range(0, len(values), 3):
+        body = json.dumps({"instances": [values[start:start + 3]]}).encode()
+        if dtype == tf.bfloat16:
+            assert _fast(body, signature) is None and not isinstance(_general(body, signature), str)
+        else:
+            assert _assert_same(body, signature)
 
 
 def test_the_fast_path_never_disagrees_with_the_json_path_on_mangled_requests(images_signature):

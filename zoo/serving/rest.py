@@ -137,9 +137,14 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         body = _decode_json(raw) if numeric is None else None
         servable = manager.lookup(parts["name"], parts["version"], parts["label"])
         signature_name = numeric.signature_name if numeric is not None else _signature_name(body)
-        function = servable.signature(signature_name)
-        if parts["verb"] != "predict":
-            _check_method(servable, signature_name, parts["verb"])
+        try:
+            function = servable.signature(signature_name)
+            if parts["verb"] != "predict":
+                _check_method(servable, signature_name, parts["verb"])
+        except ServingError:
+            if numeric is not None:
+                _decode_json(raw)  # malformed JSON is reported as that first, as without the fast path
+            raise
         inputs = tensors.numeric_input(numeric, function) if numeric is not None else None
         if inputs is not None:
             request_format = numeric.request_format
