@@ -198,6 +198,8 @@ OUTPUTS = [
                                "flags": np.bool_([True, False])}, "row"),
     ("several outputs, columns", {"classes": np.int64([3]), "scores": np.float64([[1 / 3, 2e300]])}, "columnar"),
     ("NaN and Infinity", {"scores": np.float32([[np.nan, np.inf, -np.inf, 1.5]])}, "row"),
+    ("NaN in one of several outputs", {"classes": np.int64([1, 2]), "scores": np.float64([[-np.inf], [np.nan]])}, "row"),
+    ("an output named null", {"null_scores": np.float32([[0.5, 0.25]])}, "columnar"),
     ("float16", {"scores": np.float16([[0.1, 2.5]])}, "columnar"),
     ("strings", {"labels": np.array([[b"cat"], [b"dog"]], dtype=object)}, "row"),
 ]
