@@ -26,7 +26,9 @@ import json
 import logging
 import re
 import time
+import types
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -63,7 +65,9 @@ def _raw_path(scope) -> str:
     return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
 
 
-def _parse_path(path: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1024)  # clients send the same few paths again and again
+def _parse_path(path: str) -> Mapping[str, Any]:
+    """{name, version, label, metadata, verb} of a /v1/models/... path (read-only: cached)."""
     match = PATH.match(path)
     if match is None:
         raise NotFound(f"Malformed request: {path}. Expected /v1/models/NAME[/versions/N|/labels/L]"
@@ -74,7 +78,7 @@ def _parse_path(path: str) -> dict[str, Any]:
         if not parts["version"].isdigit():
             raise InvalidArgument(f"Version must be a positive integer. Received: {parts['version']!r}")
         parts["version"] = int(parts["version"])
-    return parts
+    return types.MappingProxyType(parts)
 
 
 def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
@@ -83,7 +87,7 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
     bounds each predict request (504 after it)."""
     deadlines = _Deadlines(timeout_s) if timeout_s else None
 
-    def record(parts: dict[str, Any], method: str, status: int, start: float) -> None:
+    def record(parts: Mapping[str, Any], method: str, status: int, start: float) -> None:
         name = parts.get("name")
         model = name if manager.has_model(name) else "(unknown)"  # bounded label values
         verb = parts.get("verb") or ("metadata" if parts.get("metadata") else method)
@@ -132,7 +136,7 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         await send({"type": "http.response.body", "body": content})
         record(parts, "predict", status, start)
 
-    async def predict(parts: dict[str, Any], raw: bytes) -> bytes:
+    async def predict(parts: Mapping[str, Any], raw: bytes) -> bytes:
         numeric = tensors.match_numeric_body(raw)  # the common request, read without json.loads
         body = _decode_json(raw) if numeric is None else None
         servable = manager.lookup(parts["name"], parts["version"], parts["label"])
