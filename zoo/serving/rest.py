@@ -137,23 +137,31 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         record(parts, "predict", status, start)
 
     async def predict(parts: Mapping[str, Any], raw: bytes) -> bytes:
-        numeric = tensors.match_numeric_body(raw)  # the common request, read without json.loads
-        body = _decode_json(raw) if numeric is None else None
+        numeric = tensors.match_numeric_body(raw)
+        body = _decode_json(raw) if numeric is None else None  # malformed JSON: 400 before 404
         servable = manager.lookup(parts["name"], parts["version"], parts["label"])
-        signature_name = numeric.signature_name if numeric is not None else _signature_name(body)
-        try:
-            function = servable.signature(signature_name)
+
+        def signature(name: str | None):
+            function = servable.signature(name)
             if parts["verb"] != "predict":
-                _check_method(servable, signature_name, parts["verb"])
-        except ServingError:
-            if numeric is not None:
-                _decode_json(raw)  # malformed JSON is reported as that first, as without the fast path
-            raise
-        inputs = tensors.numeric_input(numeric, function) if numeric is not None else None
-        if inputs is not None:
-            request_format = numeric.request_format
-        else:
+                _check_method(servable, name, parts["verb"])
+            return function
+
+        # The common request, read without json.loads. Anything it does not settle (not all
+        # numbers, several inputs, an unknown signature, ...) is decided by the general path
+        # from the decoded body, so both answer, and refuse, exactly alike.
+        inputs = None
+        if numeric is not None:
+            try:
+                signature_name, function = numeric.signature_name, signature(numeric.signature_name)
+            except ServingError:
+                pass
+            else:
+                inputs, request_format = tensors.numeric_input(numeric, function), numeric.request_format
+        if inputs is None:
             body = _decode_json(raw) if body is None else body
+            signature_name = _signature_name(body)
+            function = signature(signature_name)
             inputs, request_format = tensors.parse_predict_request(body, function)
         # With batching the request waits on the event loop for its batch (no thread per
         # request); without, the model runs in a worker thread.
