@@ -87,7 +87,6 @@ class _FastPlan:
     """What `numeric_input` needs of a single-input float signature, worked out once."""
 
     name: str
-    spec: Any
     example_shape: tuple[int, ...]
     example_size: int
     dtype: Any
@@ -105,8 +104,9 @@ def _fast_plan(function) -> _FastPlan | None:
         ((name, spec),) = specs.items()
         dims = spec.shape.as_list() if spec.shape.rank else None
         dtype = spec.dtype.as_numpy_dtype
-        if dtype in _FAST_DTYPES and dims and None not in dims[1:] and math.prod(dims[1:]):
-            plan = _FastPlan(name, spec, tuple(dims[1:]), math.prod(dims[1:]), dtype)
+        example_size = math.prod(dims[1:]) if dims and None not in dims[1:] else 0
+        if dtype in _FAST_DTYPES and example_size:
+            plan = _FastPlan(name, tuple(dims[1:]), example_size, dtype)
     _plans[function] = plan
     return plan
 
