@@ -116,6 +116,37 @@ def test_preprocessing_runs_once_thanks_to_the_cache():
     assert int(calls.numpy()) == 6
 
 
+def test_the_cache_is_full_before_keras_iterates_so_overlapping_iterators_see_every_example():
+    # Under a tf.distribute strategy Keras takes one batch from a first iterator, drops it and
+    # starts the real pass while the first may still be writing the cache; TF's in-memory
+    # cache can then end the real pass early (it did: evaluate saw 148 of 360 examples).
+    # A cache filled by `pipeline` is only ever read: nothing runs the preprocessing again.
+    calls = tf.Variable(0)
+
+    def count(x, y):
+        calls.assign_add(1)
+        return x, y
+
+    examples = tf.data.Dataset.from_tensor_slices((np.zeros((300, 1), np.float32), np.arange(300)))
+    batches = data.pipeline(examples, batch_size=64, training=False, preprocess=count)
+    assert int(calls.numpy()) == 300  # filled when the pipeline is made
+    dropped = iter(batches)
+    next(dropped)  # what Keras' peek does; `dropped` stays alive during the real pass
+    seen = [int(y) for _, labels in batches for y in labels]
+    assert seen == list(range(300))
+    del dropped
+    assert [int(y) for _, labels in batches for y in labels] == list(range(300))
+    assert int(calls.numpy()) == 300
+
+
+def test_an_infinite_dataset_is_not_cached_in_memory():
+    examples = tf.data.Dataset.from_tensor_slices((np.zeros((3, 1), np.float32), np.arange(3))).repeat()
+    with pytest.raises(ValueError, match=r"Cannot cache an infinite dataset in memory.*Pass `cache=False`"):
+        data.pipeline(examples, batch_size=2, training=False)
+    batches = data.pipeline(examples, batch_size=2, training=False, cache=False)
+    assert [int(y) for y in next(iter(batches))[1]] == [0, 1]
+
+
 def test_a_bad_batch_size_is_refused():
     examples = tf.data.Dataset.from_tensor_slices(np.zeros(3))
     with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer. Received: batch_size=0"):

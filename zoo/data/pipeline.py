@@ -1,10 +1,11 @@
 """`pipeline`: a tf.data input pipeline as TensorFlow's performance guide recommends.
 
 Order, and why: `map` (parallel, deterministic) → `cache` (preprocessing runs once, not every
-epoch) → `shuffle` (after the cache, so each epoch gets a new order; seeded) → `batch` at the
-*global* batch size (a `tf.distribute` strategy splits each batch across replicas when the
-dataset is passed to `fit`) → optional per-batch `augment` (after the cache, so every epoch
-sees new distortions) → `prefetch(AUTOTUNE)` (the next batch is made while the model trains).
+epoch; filled before the pipeline is returned, see `_fill_cache`) → `shuffle` (after the cache,
+so each epoch gets a new order; seeded) → `batch` at the *global* batch size (a
+`tf.distribute` strategy splits each batch across replicas when the dataset is passed to
+`fit`) → optional per-batch `augment` (after the cache, so every epoch sees new distortions)
+→ `prefetch(AUTOTUNE)` (the next batch is made while the model trains).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def pipeline(dataset: tf.data.Dataset, *, batch_size: int, training: bool,
     Training pipelines are shuffled (seeded: the same seed gives the same batches) and
     augmented; evaluation pipelines keep the split's order and are never augmented.
     `preprocess(x, y)` runs per example before the cache; `augment(x, y)` per batch after it.
+    With `cache=True` (the default) the split is read and preprocessed once, here, before
+    the pipeline is returned; `cache=False` for splits that do not fit in memory.
 
     Example:
         >>> import tensorflow as tf
@@ -42,7 +45,7 @@ def pipeline(dataset: tf.data.Dataset, *, batch_size: int, training: bool,
     if preprocess is not None:
         dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
     if cache:
-        dataset = dataset.cache()
+        dataset = _fill_cache(dataset.cache())
     if training:
         size = int(dataset.cardinality())
         buffer = min(size, MAX_SHUFFLE_BUFFER) if size > 0 else DEFAULT_SHUFFLE_BUFFER
@@ -52,3 +55,28 @@ def pipeline(dataset: tf.data.Dataset, *, batch_size: int, training: bool,
     if training and augment is not None:
         dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)
+
+
+def _fill_cache(cached: tf.data.Dataset) -> tf.data.Dataset:
+    """Reads `cached` (a `Dataset.cache()` in memory) to its end once, so it is complete.
+
+    Why now and not on the first epoch: under any `tf.distribute` strategy, Keras' `fit` and
+    `evaluate` take one batch from a first iterator, drop it, then start the real pass while
+    the dropped iterator may still be filling the cache. TensorFlow's in-memory cache is not
+    safe for two overlapping iterators: a writer being torn down checks that the cache is
+    incomplete and then clears it, not atomically, so it can clear a cache that another
+    iterator has just completed and is reading, and that pass ends early without an error
+    (`benchmarks/evaluate_under_strategy.py` counts how often). A complete cache is only ever
+    read. The cost is the first epoch's read, done before `fit` instead of during it.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ds = _fill_cache(tf.data.Dataset.range(3).cache())
+        >>> [int(x) for x in ds]
+        [0, 1, 2]
+    """
+    if cached.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("Cannot cache an infinite dataset in memory (its cardinality is infinite, "
+                         "e.g. after `repeat()`). Pass `cache=False`, or repeat after the pipeline.")
+    cached.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+    return cached
