@@ -102,13 +102,19 @@ def test_evaluation_pipelines_keep_the_order_and_never_augment():
     assert all(float(tf.reduce_max(x)) == 0.0 for x, _ in trained)
 
 
-def test_preprocessing_runs_once_thanks_to_the_cache():
+def _counting_preprocess():
+    """A pass-through `preprocess` and the variable counting the examples it has seen."""
     calls = tf.Variable(0)
 
     def count(x, y):
         calls.assign_add(1)
         return x, y
 
+    return calls, count
+
+
+def test_preprocessing_runs_once_thanks_to_the_cache():
+    calls, count = _counting_preprocess()
     examples = tf.data.Dataset.from_tensor_slices((np.zeros((6, 1), np.float32), np.arange(6)))
     batches = data.pipeline(examples, batch_size=3, training=True, seed=0, preprocess=count)
     for _ in range(3):
@@ -121,12 +127,7 @@ def test_the_cache_is_full_before_keras_iterates_so_overlapping_iterators_see_ev
     # starts the real pass while the first may still be writing the cache; TF's in-memory
     # cache can then end the real pass early (it did: evaluate saw 148 of 360 examples).
     # A cache filled by `pipeline` is only ever read: nothing runs the preprocessing again.
-    calls = tf.Variable(0)
-
-    def count(x, y):
-        calls.assign_add(1)
-        return x, y
-
+    calls, count = _counting_preprocess()
     examples = tf.data.Dataset.from_tensor_slices((np.zeros((300, 1), np.float32), np.arange(300)))
     batches = data.pipeline(examples, batch_size=64, training=False, preprocess=count)
     assert int(calls.numpy()) == 300  # filled when the pipeline is made
