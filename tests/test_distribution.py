@@ -88,3 +88,46 @@ def test_a_killed_run_restarted_with_the_same_command_resumes_from_its_last_epoc
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] > 0.9
     assert [p.name for p in (tmp_path / "exports" / "lenet").iterdir()] == ["1"]
+
+
+def test_a_run_killed_after_training_restarts_from_the_trained_weights_and_exports_once(tmp_path):
+    """Killed while evaluating or exporting, a run keeps its backup (Keras alone deletes it
+    when `fit` ends, and the restart trained everything again): the restart trains no epoch,
+    and exports the weights the first run trained."""
+    command = [sys.executable, LENET, "--dataset", "digits", "--epochs", "12",
+               "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),
+               "--export-dir", str(tmp_path / "exports")]
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    run = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        completed = 0
+        while completed < 12 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.02)
+            try:
+                completed = json.loads(metadata.read_text())["epoch"]
+            except (OSError, ValueError, KeyError):
+                pass
+        # Training is over; evaluating, plotting and exporting take the next few seconds.
+        assert completed == 12 and run.poll() is None, "the run never finished training, or finished all"
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=30)
+    assert not list((tmp_path / "exports").glob("lenet/[0-9]*"))  # killed before a version appeared
+    trained = (tmp_path / "run" / "model.keras").read_bytes()  # the checkpoint of epoch 12
+
+    resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "training had finished (12 epochs), so this run evaluates and exports the trained weights" \
+        in resumed.stdout
+    assert not re.search(r"^Epoch \d+/12", resumed.stdout, flags=re.M)  # no epoch trained again
+    assert "12 epochs, 0 of them after resuming," in resumed.stdout
+    assert (tmp_path / "run" / "model.keras").read_bytes() == trained  # no checkpoint rewritten
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(12))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"] > 0.9  # trained weights
+    assert [p.name for p in (tmp_path / "exports" / "lenet").iterdir() if not p.name.startswith(".")] == ["1"]
+    assert not (tmp_path / "run" / "backup").exists()  # the finished run removed it

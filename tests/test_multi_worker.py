@@ -147,6 +147,45 @@ def test_a_worker_killed_after_epoch_1_is_restarted_and_training_finishes_3_epoc
     assert [p.name for p in (exports / "lenet").iterdir()] == ["1"]  # exported once, by the chief
 
 
+def test_a_worker_killed_after_training_restarts_the_cluster_without_training_again(tmp_path):
+    """Killed while the cluster evaluates or exports, the restarted cluster resumes from the
+    chief's backup of the last epoch (kept until the export is written), trains no epoch and
+    exports one version."""
+    run_dir, exports = tmp_path / "run", tmp_path / "exports"
+    metadata = run_dir / "backup" / "training_metadata.json"
+    launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--epochs", "3", "--batch-size", "32",
+                         "--data-dir", str(tmp_path / "data"), "--model-dir", str(run_dir),
+                         "--export-dir", str(exports)], ENV, tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        completed = 0
+        while completed < 3 and time.monotonic() < deadline and launched.process.poll() is None:
+            time.sleep(0.02)
+            try:
+                completed = json.loads(metadata.read_text())["epoch"]
+            except (OSError, ValueError, KeyError):
+                pass
+        assert completed == 3, f"training never finished:\n{launched.output[-3000:]}"
+        assert not list(exports.glob("lenet/[0-9]*")), "the cluster exported before the kill"
+        pid = int(re.search(r"worker 1: pid (\d+)", launched.output).group(1))
+        os.kill(pid, signal.SIGKILL)
+        assert launched.wait(timeout=600) == 0, launched.output[-5000:]
+    finally:
+        launched.stop()
+    output = launched.output
+    assert "worker 1 was killed (SIGKILL); restarting the cluster (1 of at most 3)" in output
+    for worker in (0, 1):
+        assert re.search(rf"^\[worker {worker}\] Resuming from the backup .*: training had finished \(3 epochs\)",
+                         output, re.M)
+    restarted = output.split("restarting the cluster", 1)[1]
+    assert not re.search(r"^\[worker \d\] Epoch \d+/3", restarted, re.M)  # no epoch trained again
+    history = (run_dir / "history.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in history] == [0, 1, 2]
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"] > 0.8  # the trained weights
+    assert [p.name for p in (exports / "lenet").iterdir() if not p.name.startswith(".")] == ["1"]
+    assert not (run_dir / "backup").exists()
+
+
 def test_ctrl_c_stops_every_worker(tmp_path):
     launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--epochs", "50",
                          "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),

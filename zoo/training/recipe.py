@@ -8,7 +8,9 @@ A recipe supplies its config and a `load_data(config) -> RecipeData`; `run` does
 4. builds and compiles the catalog model inside the strategy's scope;
 5. trains with Keras' progress bar, `BackupAndRestore` (a killed run restarted with the
    same command resumes from its last completed epoch), a `model.keras` checkpoint of the
-   latest epoch, TensorBoard logs and a CSV history, all in the model dir;
+   latest epoch, TensorBoard logs and a CSV history, all in the model dir. The backup is
+   kept until the run has exported, so a run killed while evaluating or exporting restarts
+   with its trained weights and goes straight to step 6 instead of training again;
 6. evaluates on the test split, writes `metrics.json` and `curves.png`;
 7. exports a new SavedModel version with its card and warm-up requests (`zoo.export`);
 8. prints a one-line summary.
@@ -147,12 +149,14 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
     backup_dir = model_dir / "backup"  # the chief's: every worker restores from it
-    resuming = (backup_dir / "training_metadata.json").exists()
+    resumed_at = _backup_epoch(backup_dir)
     history_path = out_dir / "history.csv"
-    backup = (keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True) if scratch is None
-              else multi_worker.worker_backup_and_restore(str(backup_dir), str(scratch / "backup")))
+    # Kept after `fit` (Keras would delete it there) and removed once the run has exported:
+    # a run killed in between restarts from the trained weights instead of from scratch.
+    backup = (keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+              if scratch is None else multi_worker.worker_backup_and_restore(str(backup_dir), str(scratch / "backup")))
     callbacks = [  # the history row is written before the backup that marks the epoch done
-        keras.callbacks.CSVLogger(str(history_path), append=resuming),
+        keras.callbacks.CSVLogger(str(history_path), append=resumed_at is not None),
         keras.callbacks.TensorBoard(str(out_dir / "logs")),
         # The latest whole model, kept after training (the backup is removed when done).
         keras.callbacks.ModelCheckpoint(str(out_dir / "model.keras")),
@@ -160,8 +164,12 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     ]
     if config.progress == "epochs":
         callbacks.append(report.EpochProgress(config.epochs))
-    if resuming:
-        print(f"Resuming from the backup in {backup_dir}", flush=True)
+    if resumed_at is not None and resumed_at >= config.epochs:
+        print(f"Resuming from the backup in {backup_dir}: training had finished ({resumed_at} epochs), "
+              "so this run evaluates and exports the trained weights", flush=True)
+    elif resumed_at is not None:
+        print(f"Resuming from the backup in {backup_dir}" + (f" after epoch {resumed_at}" if resumed_at else ""),
+              flush=True)
     start = time.perf_counter()
     # Several workers: one line per epoch each (progress bars from every worker interleave).
     verbose = 0 if config.progress != "batches" else (2 if role is not None else "auto")
@@ -178,8 +186,10 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     history = report.read_history(history_path)
     (out_dir / "metrics.json").write_text(json.dumps(
         {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
-    curves = report.plot_history(history, out_dir / "curves.png",
-                                 title=f"{config.model} on {config.dataset}")
+    # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged
+    # (a worker's fresh scratch after a restart that had nothing left to train).
+    curves = None if scratch is not None or not history.get("loss") else report.plot_history(
+        history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}")
 
     export_path = None
     if config.export:
@@ -198,10 +208,12 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
             target_scale=data.target_scale)
         if scratch is not None:
             export_path = None
+    if scratch is None:  # the run is done: a restart now would be a new run
+        shutil.rmtree(backup_dir, ignore_errors=True)
     summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
-                                  seconds=seconds, strategy=strategy_name(strategy),
+                                  seconds=seconds, strategy=strategy_name(strategy), resumed_at=resumed_at,
                                   export=str(export_path) if export_path else None,
-                                  curves=None if scratch else str(curves))
+                                  curves=str(curves) if curves else None)
     if scratch is not None:
         summary += f" | {multi_worker.describe(role)}: the chief writes the files"
     print(summary, flush=True)
@@ -211,6 +223,17 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
               f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
               f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
     return RunResult(model, metrics, history, out_dir, export_path, seconds, summary, data)
+
+
+def _backup_epoch(backup_dir: Path) -> int | None:
+    """The epochs a `BackupAndRestore` backup in `backup_dir` has completed, or None without one."""
+    metadata = backup_dir / "training_metadata.json"
+    if not metadata.exists():
+        return None
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0  # unreadable: Keras falls back to its previous copy; say only that it resumes
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -34,6 +34,8 @@ def plot_history(history: Mapping[str, list[float]], path: str | os.PathLike, *,
 
     metrics = [key for key in history if key not in ("epoch", "learning_rate")
                and not key.startswith("val_")]
+    if not metrics or not history[metrics[0]]:
+        raise ValueError(f"No epochs to plot: the history has no metric values. Received columns: {list(history)}")
     epochs = [int(e) + 1 for e in history.get("epoch", range(len(history[metrics[0]])))]
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
@@ -107,9 +109,14 @@ def EpochProgress(epochs: int):
 
 
 def summary_line(model: str, dataset: str, metrics: Mapping[str, float], *, epochs: int,
-                 seconds: float, strategy: str, export: str | None, curves: str | None) -> str:
-    """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`"""
+                 seconds: float, strategy: str, export: str | None, curves: str | None,
+                 resumed_at: int | None = None) -> str:
+    """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`;
+    a run resumed from a backup after epoch `resumed_at` says how many epochs it trained itself
+    (`60 epochs, 3 of them after resuming, in 1.2 s`)."""
     shown = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
-    parts = [f"{model} on {dataset}: test {shown}", f"{epochs} epochs in {seconds:.1f} s on {strategy}",
+    trained = f"{epochs} epochs" if resumed_at is None else \
+        f"{epochs} epochs, {max(0, epochs - resumed_at)} of them after resuming,"
+    parts = [f"{model} on {dataset}: test {shown}", f"{trained} in {seconds:.1f} s on {strategy}",
              f"export: {export}" if export else "not exported"] + ([f"curves: {curves}"] if curves else [])
     return " | ".join(parts)
