@@ -1,0 +1,37 @@
+"""What a run leaves for people: the history it reads back, its curves and its summary line."""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo.training import report
+
+
+def test_read_history_keeps_each_epochs_last_row(tmp_path):
+    # A run killed after writing epoch 1's row but before its backup repeats epoch 1 when resumed.
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,0.9,1.0\n1,0.7,NA\n1,0.6,0.8\n2,0.5,0.7\n")
+    history = report.read_history(path)
+    assert history["epoch"] == [0, 1, 2]
+    assert history["loss"] == [0.9, 0.6, 0.5]
+    assert history["val_loss"] == [1.0, 0.8, 0.7]
+
+
+def test_plot_history_writes_a_png_and_refuses_an_empty_history(tmp_path):
+    path = report.plot_history({"epoch": [0, 1], "loss": [0.9, 0.5], "val_loss": [1.0, 0.7]}, tmp_path / "c.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="No epochs to plot"):
+        report.plot_history({"epoch": [], "loss": []}, tmp_path / "empty.png")
+    assert not (tmp_path / "empty.png").exists()
+
+
+def test_summary_line_says_how_many_epochs_a_resumed_run_trained():
+    common = dict(metrics={"accuracy": 0.99}, epochs=12, seconds=1.25, strategy="default strategy (1 replica)",
+                  export="saved_models/lenet/1", curves=None)
+    assert report.summary_line("lenet", "digits", **common) == (
+        "lenet on digits: test accuracy 0.9900 | 12 epochs in 1.2 s on default strategy (1 replica) | "
+        "export: saved_models/lenet/1")
+    assert "| 12 epochs, 3 of them after resuming, in 1.2 s on" in report.summary_line(
+        "lenet", "digits", **common, resumed_at=9)
+    assert "| 12 epochs, 0 of them after resuming, in" in report.summary_line("lenet", "digits", **common,
+                                                                            resumed_at=12)
