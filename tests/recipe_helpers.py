@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import runpy
+import time
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
@@ -19,3 +21,19 @@ def quick_args(tmp_path: Path, *extra: str, epochs: int = 2, batch_size: int = 1
     return ["--epochs", str(epochs), "--batch-size", str(batch_size),
             "--model-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exports"),
             "--data-dir", str(tmp_path / "data"), *extra]
+
+
+def wait_for_backup_epoch(model_dir: Path, epoch: int, running, timeout: float = 240) -> int:
+    """Polls the run's `BackupAndRestore` metadata until it records `epoch` completed epochs
+    (or more), the run stops (`running()` is false) or `timeout` s pass; returns the last
+    count read, so the caller asserts what it needs."""
+    metadata = model_dir / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + timeout
+    completed = 0
+    while completed < epoch and time.monotonic() < deadline and running():
+        time.sleep(0.02)
+        try:
+            completed = json.loads(metadata.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return completed

@@ -10,11 +10,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from recipe_helpers import RECIPES_DIR
+from recipe_helpers import RECIPES_DIR, wait_for_backup_epoch
 
 LENET = str(RECIPES_DIR / "lenet_mnist.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
@@ -53,28 +51,29 @@ def test_mirrored_over_two_devices_gives_one_replicas_per_epoch_losses(tmp_path)
     assert losses["mirrored"]["epochs"][-1] < losses["mirrored"]["epochs"][0] * 0.5  # it learned
 
 
-def test_a_killed_run_restarted_with_the_same_command_resumes_from_its_last_epoch(tmp_path):
-    command = [sys.executable, LENET, "--dataset", "digits", "--epochs", "12",
-               "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),
-               "--export-dir", str(tmp_path / "exports")]
-    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+def _kill_after_epoch(command: list[str], model_dir, epoch: int) -> int:
+    """Runs `command`, SIGKILLs it once its backup records `epoch` completed epochs, and
+    returns the epochs recorded then. Fails if the run ended by itself first."""
     run = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 240
-        completed = 0
-        while completed < 2 and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.02)
-            try:
-                completed = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError, KeyError):
-                pass
-        assert completed >= 2, "the run never completed two epochs"
+        completed = wait_for_backup_epoch(model_dir, epoch, lambda: run.poll() is None)
+        assert run.poll() is None, f"the run ended (exit {run.returncode}) before epoch {epoch} was killed"
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait(timeout=30)
+    return completed
+
+
+def test_a_killed_run_restarted_with_the_same_command_resumes_from_its_last_epoch(tmp_path):
+    command = [sys.executable, LENET, "--dataset", "digits", "--epochs", "12",
+               "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),
+               "--export-dir", str(tmp_path / "exports")]
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    completed = _kill_after_epoch(command, tmp_path / "run", 2)
+    assert completed >= 2, "the run never completed two epochs"
     saved = json.loads(metadata.read_text())["epoch"]  # epochs completed when it died
     assert saved < 12 and not (tmp_path / "exports").exists()
 
@@ -97,25 +96,8 @@ def test_a_run_killed_after_training_restarts_from_the_trained_weights_and_expor
     command = [sys.executable, LENET, "--dataset", "digits", "--epochs", "12",
                "--data-dir", str(tmp_path / "data"), "--model-dir", str(tmp_path / "run"),
                "--export-dir", str(tmp_path / "exports")]
-    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
-    run = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        completed = 0
-        while completed < 12 and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.02)
-            try:
-                completed = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError, KeyError):
-                pass
-        # Training is over; evaluating, plotting and exporting take the next few seconds.
-        assert completed == 12 and run.poll() is None, "the run never finished training, or finished all"
-        run.send_signal(signal.SIGKILL)
-        run.wait(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(timeout=30)
+    # Training is over at 12; evaluating, plotting and exporting take the next few seconds.
+    assert _kill_after_epoch(command, tmp_path / "run", 12) == 12, "the run never finished training"
     assert not list((tmp_path / "exports").glob("lenet/[0-9]*"))  # killed before a version appeared
     trained = (tmp_path / "run" / "model.keras").read_bytes()  # the checkpoint of epoch 12
 

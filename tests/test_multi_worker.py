@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from recipe_helpers import RECIPES_DIR
+from recipe_helpers import RECIPES_DIR, wait_for_backup_epoch
 
 from zoo.training.multi_worker import TFConfigError, WorkerRole, keras_needs_fix, read_tf_config
 
@@ -117,29 +117,29 @@ def _history(model_dir: Path) -> list[float]:
     return [float(row.split(",")[column]) for row in rows[1:]]
 
 
-def test_a_worker_killed_after_epoch_1_is_restarted_and_training_finishes_3_epochs_in_all(tmp_path):
-    run_dir, exports = tmp_path / "run", tmp_path / "exports"
-    metadata = run_dir / "backup" / "training_metadata.json"
+def _kill_worker_1_after_epoch(tmp_path: Path, epoch: int) -> str:
+    """Launches lenet on 2 workers for 3 epochs, SIGKILLs worker 1 once the chief's backup
+    records `epoch` epochs, and returns the launcher's output once the run has ended (exit 0)."""
+    run_dir = tmp_path / "run"
     launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--epochs", "3", "--batch-size", "32",
                          "--data-dir", str(tmp_path / "data"), "--model-dir", str(run_dir),
-                         "--export-dir", str(exports)], ENV, tmp_path)
+                         "--export-dir", str(tmp_path / "exports")], ENV, tmp_path)
     try:
-        deadline = time.monotonic() + 300
-        completed = 0
-        while completed < 1 and time.monotonic() < deadline and launched.process.poll() is None:
-            time.sleep(0.02)
-            try:
-                completed = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError, KeyError):
-                pass
-        assert completed == 1, f"epoch 1 never completed (or more did):\n{launched.output[-3000:]}"
+        completed = wait_for_backup_epoch(run_dir, epoch, lambda: launched.process.poll() is None, timeout=300)
+        assert completed == epoch, f"epoch {epoch} never completed (or more did):\n{launched.output[-3000:]}"
+        assert not list((tmp_path / "exports").glob("lenet/[0-9]*")), "the cluster exported before the kill"
         pid = int(re.search(r"worker 1: pid (\d+)", launched.output).group(1))
         os.kill(pid, signal.SIGKILL)
         assert launched.wait(timeout=600) == 0, launched.output[-5000:]
     finally:
         launched.stop()
-    output = launched.output
-    assert "worker 1 was killed (SIGKILL); restarting the cluster (1 of at most 3)" in output
+    assert "worker 1 was killed (SIGKILL); restarting the cluster (1 of at most 3)" in launched.output
+    return launched.output
+
+
+def test_a_worker_killed_after_epoch_1_is_restarted_and_training_finishes_3_epochs_in_all(tmp_path):
+    run_dir, exports = tmp_path / "run", tmp_path / "exports"
+    output = _kill_worker_1_after_epoch(tmp_path, 1)
     assert re.search(r"^\[worker 0\] Resuming from the backup", output, re.M)
     assert re.search(r"^\[worker 1\] Resuming from the backup", output, re.M)
     history = (run_dir / "history.csv").read_text().splitlines()[1:]
@@ -152,28 +152,7 @@ def test_a_worker_killed_after_training_restarts_the_cluster_without_training_ag
     chief's backup of the last epoch (kept until the export is written), trains no epoch and
     exports one version."""
     run_dir, exports = tmp_path / "run", tmp_path / "exports"
-    metadata = run_dir / "backup" / "training_metadata.json"
-    launched = Launched(["--workers", "2", LENET, "--dataset", "digits", "--epochs", "3", "--batch-size", "32",
-                         "--data-dir", str(tmp_path / "data"), "--model-dir", str(run_dir),
-                         "--export-dir", str(exports)], ENV, tmp_path)
-    try:
-        deadline = time.monotonic() + 300
-        completed = 0
-        while completed < 3 and time.monotonic() < deadline and launched.process.poll() is None:
-            time.sleep(0.02)
-            try:
-                completed = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError, KeyError):
-                pass
-        assert completed == 3, f"training never finished:\n{launched.output[-3000:]}"
-        assert not list(exports.glob("lenet/[0-9]*")), "the cluster exported before the kill"
-        pid = int(re.search(r"worker 1: pid (\d+)", launched.output).group(1))
-        os.kill(pid, signal.SIGKILL)
-        assert launched.wait(timeout=600) == 0, launched.output[-5000:]
-    finally:
-        launched.stop()
-    output = launched.output
-    assert "worker 1 was killed (SIGKILL); restarting the cluster (1 of at most 3)" in output
+    output = _kill_worker_1_after_epoch(tmp_path, 3)
     for worker in (0, 1):
         assert re.search(rf"^\[worker {worker}\] Resuming from the backup .*: training had finished \(3 epochs\)",
                          output, re.M)
