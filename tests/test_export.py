@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,6 +48,40 @@ def test_a_failure_in_the_middle_leaves_no_version_and_no_staging_dir(tmp_path, 
         export_model(lenet, tmp_path, warmup_inputs=ragged)
     assert list((tmp_path / "lenet").iterdir()) == []
     assert export_model(lenet, tmp_path).name == "1"  # the failed attempt used no number
+
+
+def test_an_export_killed_midway_leaves_no_version_and_the_next_export_removes_its_leftovers(tmp_path):
+    # a real process killed after writing the SavedModel, before renaming it into place
+    child = textwrap.dedent(f"""
+        import os, signal, sys
+        import numpy as np
+        import zoo, zoo.export
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        zoo.export.write_warmup_requests = killed
+        model = zoo.build("lenet", filters=(2, 4), dense_units=(8,))
+        zoo.export.export_model(model, {str(tmp_path)!r}, warmup_inputs=np.zeros((1, 28, 28, 1), "float32"))
+        """)
+    process = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert process.returncode == -9, process.stderr[-2000:]
+    (leftover,) = (tmp_path / "lenet").iterdir()
+    assert leftover.name.startswith(f".1.incomplete-{socket.gethostname()}-")
+    assert (leftover / "saved_model.pb").is_file()  # the export had got that far
+
+    lenet = zoo.build("lenet", filters=(2, 4), dense_units=(8,))
+    assert export_model(lenet, tmp_path).name == "1"
+    assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == ["1"]
+
+
+def test_staging_dirs_that_may_still_be_written_are_left_alone(tmp_path, lenet):
+    host = socket.gethostname()
+    ours = f".1.incomplete-{host}-{os.getpid()}-0123abcd"  # a live process: this one
+    elsewhere = ".1.incomplete-another-host-1-0123abcd"  # another host's, on a shared filesystem
+    unknown = ".1.incomplete-0123abcd"  # no host or process in the name
+    for name in (ours, elsewhere, unknown):
+        (tmp_path / "lenet" / name).mkdir(parents=True)
+    assert export_model(lenet, tmp_path).name == "1"
+    assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == sorted([ours, elsewhere, unknown, "1"])
 
 
 @pytest.mark.parametrize("bad, message", [

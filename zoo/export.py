@@ -11,7 +11,10 @@
 
 A version is written to a hidden temporary directory beside it and renamed into place only
 when complete, so a crash never leaves a half-written version that a server could load (TF
-Serving, like `zoo serve`, only looks at directories named by an integer).
+Serving, like `zoo serve`, only looks at directories named by an integer). The temporary
+directory is named after its host and process (`.3.incomplete-<host>-<pid>-<random>`); a process
+killed while exporting cannot remove it, so the next export into the same model directory
+removes those whose process is gone (same host, POSIX), and leaves every other one alone.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import Mapping
@@ -99,6 +104,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
                          f"target_scale={target_scale!r} for head={head!r}")
     parent = Path(export_dir) / name
     parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(parent)
     version = next_version(parent) if version is None else version
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
@@ -110,7 +116,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         input_spec = model_input_spec(model)
     input_spec = tf.TensorSpec(input_spec.shape, input_spec.dtype, name=input_name)
 
-    staging = parent / f".{version}.incomplete-{uuid.uuid4().hex[:8]}"
+    staging = parent / f".{version}.incomplete-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples, target_scale)
         extra = staging / "assets.extra"
@@ -132,6 +138,28 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+_STAGING = re.compile(r"\.\d+\.incomplete-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}")
+
+
+def _remove_abandoned_staging(parent: Path) -> None:
+    """Removes the staging directories left in `parent` by exports on this host whose process
+    has exited (killed mid-export). Another host's, a live process's, or one of an unknown name
+    is left: it may still be being written."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return
+    host = socket.gethostname()
+    for entry in parent.iterdir():
+        match = _STAGING.fullmatch(entry.name)
+        if not match or match["host"] != host or not entry.is_dir():
+            continue
+        try:
+            os.kill(int(match["pid"]), 0)
+        except ProcessLookupError:  # gone: nothing will finish or rename this directory
+            shutil.rmtree(entry, ignore_errors=True)
+        except (PermissionError, OverflowError):  # alive under another user / not a real pid
+            pass
 
 
 def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, mc_samples=None,
