@@ -46,8 +46,32 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process `pid` and its children, which are
+    `zoo serve --workers N`'s worker processes; None where there is no Linux `/proc`."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                # the command name (field 2) may hold spaces: the fields after it are split
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:  # the process has just exited
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 @contextlib.contextmanager
 def server(base: Path, *flags: str):
+    """Starts `zoo serve` on a free port; yields (REST port, pid)."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base),
                                 "--rest-api-port", str(port), "--port", "0", *flags],
@@ -65,7 +89,7 @@ def server(base: Path, *flags: str):
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("zoo serve did not start") from None
                 time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -114,13 +138,15 @@ class _Connection(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"the server closed a connection: {exc}"))
 
 
-def load(port: int, method: str, path: str, body: bytes | None, concurrency: int, seconds: float):
-    """(requests/s, p50 ms, p99 ms, errors) for `concurrency` keep-alive clients over `seconds`.
+def load(target: tuple[int, int], method: str, path: str, body: bytes | None, concurrency: int, seconds: float):
+    """(requests/s, p50 ms, p99 ms, errors, server CPU µs per request, client CPU µs per request)
+    for `concurrency` keep-alive clients of the server `target` (port, pid) over `seconds`.
 
     The clients are asyncio protocols on one event loop (uvloop when installed) with the
     request bytes built once, so they cost the shared cores as little as Python can: with
     `http.client` and a thread per client, the load generator, not the server, set the no-op
     figure (it used a whole core; the server did not)."""
+    port, pid = target
     head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -134,20 +160,24 @@ def load(port: int, method: str, path: str, body: bytes | None, concurrency: int
             client = _Connection(request, stop_at, loop.create_future())
             await loop.create_connection(lambda c=client: c, "127.0.0.1", port)
             clients.append(client)
-        began = time.perf_counter()
+        server_cpu, client_cpu, began = _cpu_seconds(pid), time.process_time(), time.perf_counter()
         for client in clients:
             client.stop_at = began + seconds
             client.send()
         await asyncio.wait_for(asyncio.gather(*(c.done for c in clients)), seconds + 60)
         elapsed = time.perf_counter() - began
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = None if server_cpu is None else _cpu_seconds(pid) - server_cpu
         for client in clients:
             client.transport.close()
-        return clients, elapsed
+        return clients, elapsed, server_cpu, client_cpu
 
-    clients, elapsed = _run_event_loop(run())
+    clients, elapsed, server_cpu, client_cpu = _run_event_loop(run())
     every = np.concatenate([np.asarray(c.latencies) for c in clients]) * 1000
+    per_request = 1e6 / len(every)
     return len(every) / elapsed, float(np.percentile(every, 50)), float(np.percentile(every, 99)), \
-        sum(c.errors for c in clients)
+        sum(c.errors for c in clients), None if server_cpu is None else server_cpu * per_request, \
+        client_cpu * per_request
 
 
 def _run_event_loop(coroutine):
@@ -235,6 +265,21 @@ def main(argv=None) -> int:
         print(f"| --workers {workers} | {noop:,.0f} req/s | {off32:,.0f} req/s | {on32:,.0f} req/s | "
               f"{on32 / off32:.2f}x | {max(on32, off32) / noop:.0%} |")
     print("\ntargets at concurrency 32: batching on / off >= 2x; best predict / no-op >= 50%\n")
+    if all(r[4] is not None for key, rs in results.items() if key != "in-process" for r in rs):
+        cores = os.cpu_count()
+        print("CPU time per request at concurrency 32 (server: every `zoo serve` process; clients: this "
+              f"load generator). The ceiling is what all {cores} cores would answer at that cost.\n")
+        print("| zoo serve | no-op: server µs | predict off: server µs | predict on: server µs | "
+              f"predict on: clients µs | predict on: ceiling at {cores} cores | ceiling / no-op |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for workers in args.workers:
+            noop = median(f"w{workers} no-op c32", 0)
+            on = f"w{workers} predict c32 batching on"
+            ceiling = cores * 1e6 / (median(on, 4) + median(on, 5))
+            print(f"| --workers {workers} | {median(f'w{workers} no-op c32', 4):.0f} | "
+                  f"{median(f'w{workers} predict c32 batching off', 4):.0f} | {median(on, 4):.0f} | "
+                  f"{median(on, 5):.0f} | {ceiling:,.0f} req/s | {ceiling / noop:.0%} |")
+        print()
     print("| predict, 1 example/request | zoo serve | batching | requests/s | p50 ms | p99 ms | errors |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
     for concurrency in CONCURRENCY:
