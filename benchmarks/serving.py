@@ -7,7 +7,10 @@ Measures, alternating the variants within each repeat and reporting medians over
 2. for each `zoo serve --workers N` configuration: the no-op endpoint (`/healthz`) at
    concurrency 32 (the HTTP stack's limit), and predict
    throughput with one example per request, with p50 / p99 latency, at concurrency 1, 8 and
-   32, with batching off and on (two servers per configuration, started once).
+   32, with batching off and on (two servers per configuration, started once);
+3. the CPU time each request costs the server processes and the load generator (Linux), and
+   the predict rate both cores would give at that cost if never idle: the ceiling of the
+   predict / no-op ratio on this machine.
 
 Targets at concurrency 32: batching on >= 2x batching off, and predict >= 50% of no-op.
 The load generator runs on the same cores as the server (2 here), so absolute numbers are
