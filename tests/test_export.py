@@ -53,7 +53,7 @@ def test_a_failure_in_the_middle_leaves_no_version_and_no_staging_dir(tmp_path, 
 def test_an_export_killed_midway_leaves_no_version_and_the_next_export_removes_its_leftovers(tmp_path):
     # a real process killed after writing the SavedModel, before renaming it into place
     child = textwrap.dedent(f"""
-        import os, signal, sys
+        import os, signal
         import numpy as np
         import zoo, zoo.export
         def killed(*args, **kwargs):
