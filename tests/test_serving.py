@@ -6,7 +6,6 @@ killed if it hangs) even when a test fails.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -27,77 +26,9 @@ import pytest
 import zoo
 from zoo.export import export_model
 from zoo.serving.errors import NotFound
+from serving_helpers import Client, _free_port, _wait, running_server  # noqa: F401
 
 MAX_BODY_MB = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Client:
-    """Raw HTTP on 127.0.0.1, so paths go out exactly as written."""
-
-    def __init__(self, port: int):
-        self.port = port
-
-    def request(self, method: str, path: str, body=None, timeout: float = 60):
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            connection.close()
-
-    def get(self, path):
-        return self.request("GET", path)
-
-    def post(self, path, body):
-        return self.request("POST", path, body)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
-
-
-@contextlib.contextmanager
-def running_server(base, *flags, env=None):
-    """`zoo serve` on free ports in a subprocess: (client, process); always stopped after.
-    `base` is the model base path, or None when `flags` say where the models are."""
-    port, grpc_port = _free_port(), _free_port()
-    where = ["--model-base-path", str(base)] if base is not None else []
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "serve", *where, "--rest-api-port", str(port),
-         "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
-    client = Client(port)
-    client.grpc_port = grpc_port
-    try:
-        _wait(lambda: process.poll() is not None or client.get("/healthz")[0] == 200, 120, "the server to start")
-        assert process.poll() is None, process.stdout.read()
-        yield client, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -477,7 +408,7 @@ def test_sigterm_stops_the_server_cleanly(served):
     process = served[4]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    output = process.stdout.read()
+    output = process.output()
     assert "Serving models from" in output and "Server stopped" in output and "Traceback" not in output
 
 

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 import zoo
 from zoo.heads import HEADS, head_of, model_input_spec  # noqa: F401  (public here too)
+from zoo.layout import list_versions
 
 OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
@@ -56,9 +57,7 @@ def next_version(model_dir: str | os.PathLike) -> int:
         >>> next_version("/nonexistent/lenet")
         1
     """
-    path = Path(model_dir)
-    versions = [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()] if path.is_dir() else []
-    return max(versions, default=0) + 1
+    return max(list_versions(model_dir), default=0) + 1
 
 
 def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name: str | None = None,

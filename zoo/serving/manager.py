@@ -9,6 +9,12 @@ loads new versions and unloads removed or superseded ones without a restart. A r
 its `Servable` for its whole life, so requests in flight while a version is swapped out
 finish on the version they started with.
 
+What appears on disk never takes a model offline (TF Serving's promise): a version still being
+copied in, or broken, fails to load and the last good version keeps serving; the failure is
+logged once and reported by the status API, and the version is tried again when its directory
+changes. Unreadable directories keep what is loaded; only ASCII integer names are versions
+(`zoo.layout`).
+
 Example:
     >>> manager = ModelManager("saved_models")  # doctest: +SKIP
     >>> manager.poll()  # doctest: +SKIP
@@ -23,9 +29,11 @@ import logging
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from zoo.layout import list_versions
 from zoo.serving.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger("zoo.serving")
@@ -34,6 +42,30 @@ DEFAULT_SIGNATURE = "serving_default"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # a plain directory name
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit too
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+MAX_RETRY_DELAY_S = 30.0  # the longest back-off between two loads of a version that failed
+
+
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    """A failed load: the directory as it was then, when to try again, how many failures."""
+
+    fingerprint: tuple | None
+    retry_at: float
+    failures: int
+
+
+def _fingerprint(path: Path) -> tuple:
+    """Every file and directory under `path` with its size and modification time: it changes
+    while a copy is being written, and when a broken version is repaired."""
+    def fail(error: OSError):
+        raise error
+
+    entries = []
+    for root, dirs, files in os.walk(path, onerror=fail):
+        for entry in (root, *(os.path.join(root, f) for f in files)):
+            stat = os.stat(entry)
+            entries.append((os.path.relpath(entry, path), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
 
 
 @dataclasses.dataclass
@@ -217,86 +249,185 @@ class ModelManager:
         self.labels = {name: dict(versions) for name, versions in (labels or {}).items()}
         for source in self.sources:
             self.labels.setdefault(source.name, {}).update(dict(source.labels))
-        self._paths: dict[str, Path] = {}
         self._servables: dict[str, dict[int, Servable]] = {}
+        self._attempts: dict[tuple[str, int], _Attempt] = {}  # failed loads: when to try again
+        self._pending: dict[tuple[str, int], tuple] = {}  # fingerprints at the last poll
+        self._notes: dict[tuple, str] = {}  # conditions logged once
+        self._polled = False
+        self._interval_s = 1.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- what is on disk -------------------------------------------------------------------
-    def _on_disk(self) -> dict[str, tuple[Path, set[int]]]:
-        """{model: (its directory, the versions its policy wants)} as the disk is now."""
-        if self.base_path is not None:
-            sources = [ModelSource(d.name, d, self.policy) for d in sorted(self.base_path.iterdir())
-                       if d.is_dir() and MODEL_NAME.match(d.name)]
-        else:
-            sources = self.sources
-        found = {}
-        for source in sources:
-            versions = sorted(int(p.name) for p in source.base_path.glob("*") if p.is_dir() and p.name.isdigit()
-                              and (p / "saved_model.pb").exists()) if source.base_path.is_dir() else []
-            found[source.name] = (source.base_path, source.policy.select(versions))
-        return found
+    def _models_on_disk(self) -> list[ModelSource] | None:
+        """The models to serve as the disk is now; None when the base path cannot be listed."""
+        if self.base_path is None:
+            return self.sources
+        try:
+            entries = sorted(os.scandir(self.base_path), key=lambda entry: entry.name)
+        except OSError as error:
+            self._note(("base",), f"Cannot list the model base path {str(self.base_path)!r} ({error.strerror}); "
+                                  "keeping every loaded model until it is readable again.")
+            return None
+        self._note(("base",), None)
+        return [ModelSource(entry.name, Path(entry.path), self.policy) for entry in entries
+                if MODEL_NAME.match(entry.name) and entry.is_dir()]
+
+    def _scan(self, source: ModelSource) -> tuple[set[int], set[int]] | None:
+        """(versions present on disk, versions complete enough to load) of one model; None
+        when its directory cannot be listed. A version directory that cannot be read is
+        present (so a loaded copy keeps serving) but not loadable, and is logged once."""
+        try:
+            present = list_versions(source.base_path)
+        except OSError as error:
+            self._note((source.name,), f"Cannot list {str(source.base_path)!r} ({error.strerror}); keeping the "
+                                       f"loaded versions of {source.name} until it is readable again.")
+            return None
+        self._note((source.name,), None)
+        loadable = set()
+        for version, path in present.items():
+            try:
+                complete = (path / "saved_model.pb").is_file()
+            except OSError as error:  # e.g. a version directory without read or search permission
+                self._note((source.name, version), f"Skipping {str(path)!r}: cannot read it ({error.strerror}).")
+                continue
+            self._note((source.name, version), None)
+            if complete:
+                loadable.add(version)
+        return set(present), loadable
+
+    def _note(self, key: tuple, message: str | None) -> None:
+        """Logs a condition once when it starts (or changes), not at every poll; None ends it."""
+        if message is None:
+            self._notes.pop(key, None)
+        elif self._notes.get(key) != message:
+            self._notes[key] = message
+            log.warning("%s", message)
 
     def poll(self) -> dict[str, list[str]]:
         """Brings the served versions in line with the disk; returns what changed.
 
-        New wanted versions are loaded and warmed up before they are published; versions no
-        longer wanted (removed, or superseded under the latest-N policy) are unloaded.
+        New wanted versions are loaded and warmed up before they are published; a version that
+        is being copied in is loaded once its directory has stopped changing. The versions they
+        replace (superseded under the latest-N policy) are unloaded only once the new ones
+        serve, so a version that fails to load leaves the last good one serving; it is tried
+        again when its directory changes, with a back-off between attempts. Versions removed
+        from disk are unloaded. A directory that cannot be read keeps what is loaded.
         """
         changes: dict[str, list[str]] = {"loaded": [], "unloaded": [], "failed": []}
-        on_disk = self._on_disk()
-        for name, (model_dir, wanted) in on_disk.items():
-            with self._lock:
-                known = set(self._servables.get(name, {}))
-            for version in sorted(wanted - known):
-                servable = self._load(name, version, model_dir / str(version))
-                with self._lock:
-                    self._servables.setdefault(name, {})[version] = servable
-                (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
-            with self._lock:
-                for version in sorted(known - wanted):
-                    self._unload(name, version)
-                    changes["unloaded"].append(f"{name}/{version}")
-        with self._lock:
-            for name in set(self._servables) - {name for name, (_, wanted) in on_disk.items() if wanted}:
-                for version in list(self._servables[name]):
-                    self._unload(name, version)
-                    changes["unloaded"].append(f"{name}/{version}")
-                del self._servables[name]
+        models = self._models_on_disk()
+        if models is None:
+            return changes
+        first_poll, self._polled = not self._polled, True
+        seen = set()
+        for source in models:
+            seen.add(source.name)
+            scan = self._scan(source)
+            if scan is not None:
+                self._poll_model(source, *scan, first_poll, changes)
+        with self._lock:  # models whose directory is gone (or no longer named in the config)
+            gone = [name for name in self._servables if name not in seen]
+        for name in gone:
+            self._poll_model(ModelSource(name, Path(), self.policy), set(), set(), first_poll, changes)
         for kind, items in changes.items():
             if items:
                 log.info("%s: %s", kind, ", ".join(items))
         return changes
 
+    def _poll_model(self, source: ModelSource, present: set[int], loadable: set[int], first_poll: bool,
+                    changes: dict[str, list[str]]) -> None:
+        name = source.name
+        wanted = source.policy.select(sorted(loadable))
+        with self._lock:
+            current = dict(self._servables.get(name, {}))
+        for version in sorted(wanted, reverse=True):  # the newest first: it is the one served
+            servable = current.get(version)
+            if servable is not None and servable.state == "AVAILABLE":
+                continue
+            path = source.base_path / str(version)
+            if not self._should_try(name, version, path, first_poll):
+                continue
+            servable = self._load(name, version, path)
+            current[version] = servable
+            with self._lock:
+                self._servables.setdefault(name, {})[version] = servable
+            (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
+        available = sorted(v for v, s in current.items() if s.state == "AVAILABLE")
+        serving = set(wanted) & set(available)
+        # Until every wanted version serves, the newest older ones still on disk stand in for
+        # the missing ones (TF Serving's availability-preserving policy).
+        missing = len(wanted) - len(serving)
+        if missing > 0:
+            serving |= set([v for v in available if v not in wanted and v in present][-missing:])
+        keep = serving | {v for v, s in current.items() if s.state != "AVAILABLE" and v in wanted}
+        with self._lock:
+            servables = self._servables.get(name, {})
+            for version in sorted(set(servables) - keep):
+                servable = servables.pop(version)
+                self._attempts.pop((name, version), None)
+                if servable.state == "AVAILABLE":
+                    servable.close()
+                    changes["unloaded"].append(f"{name}/{version}")
+            if name in self._servables and not self._servables[name]:
+                del self._servables[name]
+        for key in [key for key in self._pending if key[0] == name and key[1] not in wanted]:
+            del self._pending[key]
+
+    def _should_try(self, name: str, version: int, path: Path, first_poll: bool) -> bool:
+        """Whether to (re)load a wanted version now. A version met for the first time is loaded
+        once its directory looks the same at two polls in a row (a copy has stopped writing;
+        at start-up, at once). After a failed load it is tried again only when its directory
+        has changed since, and no sooner than a back-off that doubles with each failure."""
+        try:
+            fingerprint = _fingerprint(path)
+        except OSError as error:
+            self._note((name, version), f"Skipping {str(path)!r}: cannot read it ({error.strerror}).")
+            return False
+        key = (name, version)
+        previous, self._pending[key] = self._pending.get(key), fingerprint
+        attempt = self._attempts.get(key)
+        if attempt is None:
+            return first_poll or previous == fingerprint
+        return (fingerprint != attempt.fingerprint and previous == fingerprint
+                and time.monotonic() >= attempt.retry_at)
+
     def _load(self, name: str, version: int, path: Path) -> Servable:
         import tensorflow as tf
 
         servable = Servable(name, version, path, state="LOADING")
+        key = (name, version)
+        fingerprint = self._pending.get(key)
         try:
             servable.loaded = tf.saved_model.load(str(servable.path))
             replay_warmup(servable)
             servable.state = "AVAILABLE"
         except Exception as error:  # a broken version must not take the server down
-            servable.state, servable.error, servable.loaded = "END", f"{type(error).__name__}: {error}", None
-            log.error("Failed to load %s version %d: %s", name, version, servable.error)
+            servable.state, servable.error, servable.loaded = "END", _error_summary(error), None
+            failures = self._attempts[key].failures + 1 if key in self._attempts else 1
+            delay = min(MAX_RETRY_DELAY_S, self._interval_s * 2 ** (failures - 1))
+            self._attempts[key] = _Attempt(fingerprint, time.monotonic() + delay, failures)
+            log.error("Failed to load %s version %d from %s: %s. It is tried again when its directory changes; "
+                      "the versions already loaded keep serving.", name, version, path, servable.error)
+        else:
+            self._attempts.pop(key, None)
         return servable
-
-    def _unload(self, name: str, version: int) -> None:
-        # Requests that already hold the servable keep it alive until they finish.
-        self._servables[name].pop(version).close()
 
     # -- background polling ----------------------------------------------------------------
     def start(self, interval_s: float = 1.0) -> None:
         """Polls now, then every `interval_s` seconds on a daemon thread until `stop()`."""
+        self._interval_s = interval_s
         self.poll()
 
         def loop():
             while not self._stop.wait(interval_s):
                 try:
                     self.poll()
-                except Exception:  # e.g. a directory removed mid-scan: try again next time
-                    log.exception("Polling %s failed", self.base_path or "the model config")
+                except Exception as error:  # e.g. a directory removed mid-scan: try again next time
+                    self._note(("poll",), f"Polling {self.base_path or 'the model config'} failed: "
+                                          f"{type(error).__name__}: {error}")
+                else:
+                    self._note(("poll",), None)
 
         self._thread = threading.Thread(target=loop, name="zoo-serving-poll", daemon=True)
         self._thread.start()

@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from zoo._lazy import lazy_import
+from zoo.layout import list_versions, version_of
 
 np = lazy_import("numpy")  # `zoo --help` and `zoo list` stay fast: numpy loads on first use
 
@@ -61,7 +62,7 @@ def predict(args: argparse.Namespace) -> int:
     name = args.model
     if args.local:  # saved_models/lenet/1 -> lenet
         path = Path(args.model)
-        name = path.parent.name if path.name.isdigit() else path.name
+        name = path.parent.name if version_of(path.name) is not None else path.name
     print(json.dumps(answer, indent=1) if args.json else describe_answer(name, answer))
     return 0
 
@@ -116,7 +117,7 @@ def _local(version_dir: Path, args) -> dict:
     if not (version_dir / "saved_model.pb").exists():
         version_dir = _latest_version(version_dir)
     body = _request_body(args, None, version_dir)
-    servable = Servable(version_dir.parent.name, int(version_dir.name), version_dir,
+    servable = Servable(version_dir.parent.name, version_of(version_dir.name) or 0, version_dir,
                         loaded=tf.saved_model.load(str(version_dir)))
     function = servable.signature(body.get("signature_name"))
     inputs, request_format = tensors.parse_predict_request(body, function)
@@ -124,10 +125,10 @@ def _local(version_dir: Path, args) -> dict:
 
 
 def _latest_version(model_dir: Path) -> Path:
-    versions = sorted((int(p.name), p) for p in model_dir.glob("*") if p.name.isdigit())
+    versions = list_versions(model_dir)
     if not versions:
         raise ValueError(f"No exported versions in {str(model_dir)!r}.")
-    return versions[-1][1]
+    return versions[max(versions)]
 
 
 def warmup_example(version_dir: Path) -> tuple[str, np.ndarray]:

@@ -1,0 +1,105 @@
+"""Helpers for tests that run `zoo serve` as a real process on 127.0.0.1: free ports, a raw
+HTTP client, bounded waits, and a context manager that always stops the server."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    """Raw HTTP on 127.0.0.1, so paths go out exactly as written."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method: str, path: str, body=None, timeout: float = 60):
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body):
+        return self.request("POST", path, body)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
+
+
+def unprivileged() -> list[str]:
+    """A command prefix that runs a process without root's power to ignore file permissions
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), as a server run by an ordinary user is; empty
+    when the tests already run as an ordinary user."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+
+
+@contextlib.contextmanager
+def running_server(base, *flags, env=None, prefix=(), wait_ready=True):
+    """`zoo serve` on free ports in a subprocess: (client, process); always stopped after.
+    `base` is the model base path, or None when `flags` say where the models are. Its output
+    goes to a file (a pipe nobody reads could fill and stall the server): `process.output()`
+    reads what it has printed so far."""
+    port, grpc_port = _free_port(), _free_port()
+    where = ["--model-base-path", str(base)] if base is not None else []
+    log = tempfile.NamedTemporaryFile("w+", prefix="zoo-serve-", suffix=".log")
+    process = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "zoo", "serve", *where, "--rest-api-port", str(port),
+         "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    process.output = lambda: open(log.name, errors="replace").read()
+    client = Client(port)
+    client.grpc_port = grpc_port
+    try:
+        if wait_ready:
+            _wait(lambda: process.poll() is not None or client.get("/healthz")[0] == 200, 120,
+                  "the server to start")
+            assert process.poll() is None, process.output()
+        yield client, process
+    finally:
+        stop(process)
+        log.close()
+
+
+def stop(process, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
