@@ -69,11 +69,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                                   f"inputs: {', '.join(sorted(specs))}")
         inputs = {}
         for name, proto in request.inputs.items():
-            try:
-                array = tf.make_ndarray(proto)
-            except (TypeError, ValueError) as error:
-                raise InvalidArgument(f"Input {name!r} is not a valid TensorProto: {error}") from None
-            inputs[name] = tensors.check_array(name, array, specs[name])
+            inputs[name] = tensors.array_from_proto(name, proto, specs[name])
         outputs = servable.predict(request.model_spec.signature_name or None, inputs, batching=self.batching,
                                    timeout_s=self.timeout_s)
         if request.output_filter:

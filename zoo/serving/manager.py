@@ -338,9 +338,11 @@ class ModelManager:
     def _poll_model(self, source: ModelSource, present: set[int], loadable: set[int], first_poll: bool,
                     changes: dict[str, list[str]]) -> None:
         name = source.name
-        wanted = source.policy.select(sorted(loadable))
         with self._lock:
             current = dict(self._servables.get(name, {}))
+        # A loaded version whose directory turned unreadable is still a version on disk.
+        loaded_present = {v for v, s in current.items() if s.state == "AVAILABLE" and v in present}
+        wanted = source.policy.select(sorted(loadable | loaded_present))
         for version in sorted(wanted, reverse=True):  # the newest first: it is the one served
             servable = current.get(version)
             if servable is not None and servable.state == "AVAILABLE":
@@ -355,11 +357,12 @@ class ModelManager:
             (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
         available = sorted(v for v, s in current.items() if s.state == "AVAILABLE")
         serving = set(wanted) & set(available)
-        # Until every wanted version serves, the newest older ones still on disk stand in for
-        # the missing ones (TF Serving's availability-preserving policy).
+        # Until every wanted version serves, the newest others that serve stand in for the
+        # missing ones (TF Serving's availability-preserving policy), even a version removed
+        # from disk: its model is in memory. With no version left on disk, nothing is wanted.
         missing = len(wanted) - len(serving)
         if missing > 0:
-            serving |= set([v for v in available if v not in wanted and v in present][-missing:])
+            serving |= set([v for v in available if v not in wanted][-missing:])
         keep = serving | {v for v, s in current.items() if s.state != "AVAILABLE" and v in wanted}
         with self._lock:
             servables = self._servables.get(name, {})
@@ -497,7 +500,8 @@ class ModelManager:
 def check_model_name(name: str) -> None:
     """Model names are plain directory names: no path separators, no leading dot."""
     if not isinstance(name, str) or not MODEL_NAME.match(name):
-        raise InvalidArgument(f"Invalid model name {name!r}: a model name is a plain directory name "
+        shown = name if not isinstance(name, str) or len(name) <= 80 else f"{name[:80]}... ({len(name):,} characters)"
+        raise InvalidArgument(f"Invalid model name {shown!r}: a model name is a plain directory name "
                               "(letters, digits, '_', '.', '-'; not starting with '.').")
 
 

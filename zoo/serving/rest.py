@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from zoo.layout import MAX_VERSION, version_of
 from zoo.serving import metrics, tensors
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
@@ -49,6 +50,7 @@ PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                   r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+METRIC_VERBS = frozenset({"predict", "classify", "regress", "status", "metadata"})
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -65,20 +67,35 @@ def _raw_path(scope) -> str:
     return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
 
 
-@functools.lru_cache(maxsize=1024)  # clients send the same few paths again and again
 def _parse_path(path: str) -> Mapping[str, Any]:
     """{name, version, label, metadata, verb} of a /v1/models/... path (read-only: cached)."""
+    # Clients send the same few short paths again and again; a long one is parsed each time,
+    # so a flood of odd URLs cannot fill the cache with megabytes.
+    return _parse_short_path(path) if len(path) <= 256 else _parse_any_path(path)
+
+
+def _parse_any_path(path: str) -> Mapping[str, Any]:
     match = PATH.match(path)
     if match is None:
-        raise NotFound(f"Malformed request: {path}. Expected /v1/models/NAME[/versions/N|/labels/L]"
+        raise NotFound(f"Malformed request: {_clip(path)}. Expected /v1/models/NAME[/versions/N|/labels/L]"
                        "[/metadata|:predict|:classify|:regress]")
     parts = {key: urllib.parse.unquote(value) if isinstance(value, str) else value
              for key, value in match.groupdict().items()}
     if parts["version"] is not None:
-        if not parts["version"].isdigit():
-            raise InvalidArgument(f"Version must be a positive integer. Received: {parts['version']!r}")
-        parts["version"] = int(parts["version"])
+        version = version_of(parts["version"])
+        if version is None:
+            raise InvalidArgument(f"Version must be a non-negative integer (ASCII digits, at most "
+                                  f"{MAX_VERSION}). Received: {_clip(parts['version'])!r}")
+        parts["version"] = version
     return types.MappingProxyType(parts)
+
+
+_parse_short_path = functools.lru_cache(maxsize=1024)(_parse_any_path)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters for an error message (a client chooses its length)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
@@ -89,8 +106,10 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
 
     def record(parts: Mapping[str, Any], method: str, status: int, start: float) -> None:
         name = parts.get("name")
-        model = name if manager.has_model(name) else "(unknown)"  # bounded label values
+        # Every label value comes from a bounded set, so no client can grow the metrics.
+        model = name if manager.has_model(name) else "(unknown)"
         verb = parts.get("verb") or ("metadata" if parts.get("metadata") else method)
+        verb = verb if verb in METRIC_VERBS else "(unknown)"
         metrics.record("rest", verb, model, status, time.perf_counter() - start)
 
     def measured(method: str):
@@ -122,7 +141,7 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         try:
             parts = _parse_path(_raw_path(scope))
             if parts["verb"] not in ("predict", "classify", "regress"):
-                raise NotFound(f"Unknown method {parts['verb'] or '(none)'!r}: use :predict, :classify or :regress.")
+                raise NotFound(f"Unknown method {_clip(parts['verb'] or '(none)')!r}: use :predict, :classify or :regress.")
             content = await predict(parts, await _read_body(scope, receive, max_body_bytes))
         except ServingError as error:
             status, content = error.http_status, tensors.json_bytes({"error": error.message})
@@ -182,11 +201,11 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         return _json({"status": "ok", "models": manager.model_names()})
 
     async def prometheus(request: Request) -> Response:
-        content, media_type = metrics.exposition()
+        content, media_type = await run_in_threadpool(metrics.exposition)  # off the event loop
         return Response(content, media_type=media_type)
 
     async def not_found(request: Request, exc) -> Response:
-        return _error(NotFound(f"Malformed request: {request.method} {request.url.path}"))
+        return _error(NotFound(f"Malformed request: {request.method} {_clip(request.url.path)}"))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("Internal error answering %s %s", request.method, request.url.path, exc_info=exc)
@@ -286,6 +305,9 @@ def _decode_json(raw: bytes) -> Any:
         return json.loads(raw)  # accepts NaN/Infinity like TF Serving; the tensor checks reject them
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidArgument(f"Malformed JSON in the request body: {error}") from None
+    except RecursionError:
+        raise InvalidArgument("The request body's JSON is nested too deeply: no signature takes a tensor of "
+                              "hundreds of dimensions.") from None
 
 
 def _signature_name(body: Any) -> str | None:

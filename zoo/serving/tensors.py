@@ -241,12 +241,16 @@ def to_array(name: str, value, spec) -> np.ndarray:
         if any(not isinstance(v, bytes) for v in array.reshape(-1)):
             raise InvalidArgument(f"Input {name!r} expects strings (DT_STRING). Received other values.")
         return check_array(name, array, spec)
+    if not dtype.is_bool:
+        _check_numbers(name, value, dtype)
     if dtype.is_floating:
         try:  # the common case in one pass; anything unusual takes the checked path below
             with np.errstate(over="ignore"):  # too large for the dtype: inf, which check_array reports
                 array = np.asarray(value, dtype=dtype.as_numpy_dtype)
         except (ValueError, TypeError):
             pass
+        except OverflowError:  # an integer literal beyond any float, e.g. 10**400
+            raise InvalidArgument(f"Input {name!r} holds a number too large for {dtype.name}.") from None
         else:
             return check_array(name, array, spec)  # checks finiteness too
     try:
@@ -262,7 +266,79 @@ def to_array(name: str, value, spec) -> np.ndarray:
     if dtype.is_integer and raw.dtype.kind == "f":
         if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
             raise InvalidArgument(f"Input {name!r} expects integers ({dtype.name}). Received fractional values.")
+    if dtype.is_integer and raw.size:
+        info = np.iinfo(dtype.as_numpy_dtype)
+        if raw.min() < info.min or raw.max() > info.max:
+            raise InvalidArgument(f"Input {name!r} holds integers outside {dtype.name}'s range "
+                                  f"[{info.min}, {info.max}].")
     return check_array(name, raw.astype(dtype.as_numpy_dtype), spec)
+
+
+_NUMBER_TYPES = frozenset({int, float})
+_JSON_NAMES = {bool: "booleans (true/false)", str: "strings", type(None): "null", dict: "objects"}
+
+
+def _check_numbers(name: str, value, dtype) -> None:
+    """Refuses JSON values that are not numbers where a number belongs, as TF Serving does:
+    NumPy would quietly read "7" and "1.5" as numbers, true as 1 and null as NaN."""
+    kinds, stack = set(), [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            kinds.update(map(type, item))
+            stack.extend(v for v in item if type(v) is list)
+        else:
+            kinds.add(type(item))
+    kinds.discard(list)
+    wrong = kinds - _NUMBER_TYPES
+    if wrong:
+        described = ", ".join(sorted(_JSON_NAMES.get(kind, kind.__name__) for kind in wrong))
+        raise InvalidArgument(f"Input {name!r} expects numbers of type {dtype.name} (DT_{dtype.name.upper()}). "
+                              f"Received {described}.")
+
+
+# The TensorProto field that carries each dtype's values when `tensor_content` is not used,
+# and how many entries of it make one element (complex numbers take two).
+_PROTO_FIELDS = {"float32": "float_val", "float64": "double_val", "int32": "int_val", "int16": "int_val",
+                 "int8": "int_val", "uint8": "int_val", "uint16": "int_val", "int64": "int64_val",
+                 "uint32": "uint32_val", "uint64": "uint64_val", "bool": "bool_val", "string": "string_val",
+                 "float16": "half_val", "bfloat16": "half_val", "complex64": "scomplex_val",
+                 "complex128": "dcomplex_val"}
+
+
+def array_from_proto(name: str, proto, spec) -> np.ndarray:
+    """A gRPC request's TensorProto as a checked array. The declared shape must match the data
+    sent, element for element: TensorFlow would repeat a lone value over any declared shape
+    (20,000 images from one number) or try to allocate whatever the shape says (petabytes)."""
+    import tensorflow as tf
+
+    dims = [dim.size for dim in proto.tensor_shape.dim]
+    if proto.tensor_shape.unknown_rank or any(size < 0 for size in dims):
+        raise InvalidArgument(f"Input {name!r} declares shape {dims}: every dimension must be known and >= 0.")
+    count = math.prod(dims)
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+    except TypeError:
+        raise InvalidArgument(f"Input {name!r} has an unknown dtype enum {proto.dtype}.") from None
+    if proto.tensor_content:
+        sent, unit = len(proto.tensor_content), "bytes of tensor_content"
+        matches = dtype.name != "string" and sent == count * dtype.size
+    else:
+        field = _PROTO_FIELDS.get(dtype.name)
+        if field is None:
+            raise InvalidArgument(f"Input {name!r} has dtype {dtype.name}, which this server does not take.")
+        per_element = 2 if dtype.is_complex else 1
+        sent, unit = len(getattr(proto, field)), f"values in {field}"
+        matches = sent == count * per_element
+    if not matches:
+        raise InvalidArgument(f"Input {name!r} declares shape {dims} ({count:,} elements) but carries "
+                              f"{sent:,} {unit}: "
+                              "send exactly one value per element.")
+    try:
+        array = tf.make_ndarray(proto)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgument(f"Input {name!r} is not a valid TensorProto: {error}") from None
+    return check_array(name, array, spec)
 
 
 def check_array(name: str, array: np.ndarray, spec) -> np.ndarray:

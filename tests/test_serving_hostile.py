@@ -1,0 +1,116 @@
+"""Clients that try to exhaust or crash `zoo serve`: absurd JSON and tensor shapes, floods of
+odd URLs, huge or endless headers and bodies, idle connections. Each must cost the server
+little, get a clear 4xx (or a closed connection), and leave every other client unaffected.
+
+One server process serves the module over real sockets; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import grpc
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.export import export_model
+from serving_helpers import running_server
+
+IMAGE = np.zeros((28, 28, 1)).tolist()
+PREDICT = "/v1/models/lenet:predict"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    keras.utils.set_random_seed(0)
+    export_model(zoo.build("lenet"), base, input_name="images", warmup_inputs=np.zeros((1, 28, 28, 1), "float32"))
+    with running_server(base) as (client, process):
+        yield client, process
+
+
+def _image_with(value: str) -> str:
+    """A predict body whose first pixel is the JSON text `value`."""
+    return '{"instances": [' + json.dumps(IMAGE).replace("0.0", value, 1) + "]}"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("[" * 100_000, "nested too deeply"),
+    ('{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    (_image_with("1" + "0" * 400), "too large for float32"),
+    (_image_with('"7"'), "Received strings"),
+    (_image_with('"1.5"'), "Received strings"),
+    (_image_with("true"), "Received booleans"),
+    (_image_with("null"), "Received null"),
+], ids=["deep brackets", "deep instances", "10**400", "string 7", "string 1.5", "true", "null"])
+def test_absurd_json_is_a_400_with_a_clear_message_and_no_traceback(server, body, message):
+    client, process = server
+    status, answer = client.post(PREDICT, body)
+    assert status == 400 and message in answer["error"], answer
+    assert "Traceback" not in process.output()
+    assert client.post(PREDICT, {"instances": [IMAGE]})[0] == 200
+
+
+@pytest.mark.parametrize("version", ["%C2%B2", "%D9%A3", "9" * 5000, "99999999999999999999", "-1"])
+def test_a_version_that_is_not_an_ascii_int64_is_a_400(server, version):
+    client, process = server
+    status, answer = client.get(f"/v1/models/lenet/versions/{version}")
+    assert status == 400 and "Version must be a non-negative integer" in answer["error"], answer
+    assert len(answer["error"]) < 300  # the client's 5,000 digits are not echoed back
+    assert "Traceback" not in process.output()
+
+
+def _grpc_predict(client, shape, values):
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "lenet"
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    proto.float_val.extend(values)
+    request.inputs["images"].CopyFrom(proto)
+    with grpc.insecure_channel(f"127.0.0.1:{client.grpc_port}") as channel:
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+
+
+@pytest.mark.parametrize("shape, values", [([2**40, 28, 28, 1], []), ([20000, 28, 28, 1], [1.0]),
+                                           ([1, 28, 28, 1], [0.0] * 10)],
+                         ids=["petabytes, no data", "one value for 20,000 images", "too few values"])
+def test_a_grpc_tensor_must_carry_the_data_its_shape_declares(server, shape, values):
+    client, process = server
+    with pytest.raises(grpc.RpcError) as raised:
+        _grpc_predict(client, shape, values)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "declares shape" in raised.value.details() and "send exactly one value per element" in raised.value.details()
+    assert _grpc_predict(client, [1, 28, 28, 1], [0.0] * 784).outputs["classes"].int64_val
+
+
+def _metrics_size(client) -> int:
+    sock = socket.create_connection(("127.0.0.1", client.port), timeout=30)
+    with sock:
+        sock.sendall(b"GET /monitoring/prometheus/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200")
+    return len(data)
+
+
+def test_odd_verbs_models_and_versions_do_not_grow_the_metrics(server):
+    client, _ = server
+    client.post("/v1/models/lenet:nosuchverb", {})  # the "(unknown)" series exist from here on
+    client.post("/v1/models/nosuchmodel:predict", {})
+    before = _metrics_size(client)
+    for i in range(300):
+        letters = "".join(chr(ord("a") + int(digit)) for digit in str(i))  # verbs are letters
+        client.post(f"/v1/models/lenet:verb{'x' * 2000}{letters}", {})
+        client.post(f"/v1/models/model{i}:predict", {})
+        client.get(f"/v1/models/lenet/versions/{i + 5}")
+    assert _metrics_size(client) - before < 2000  # counts grow by a few digits, no new series
