@@ -18,12 +18,14 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_g
                                      prediction_service_pb2_grpc)
 
 from zoo.serving import metrics, tensors
+from zoo.serving.admission import Admission
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import InvalidArgument, ServingError
 from zoo.serving.manager import ModelManager
 
 DEFAULT_GRPC_PORT = 8500
 MAX_MESSAGE_BYTES = 64 * 2**20
+DEFAULT_MAX_RPCS = 1024
 
 
 def _spec(model_spec) -> tuple[str, int | None, str | None]:
@@ -53,11 +55,16 @@ def _guarded(method):
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, manager: ModelManager, *, batching: BatchingOptions | None = None,
-                 timeout_s: float | None = None):
+                 timeout_s: float | None = None, admission: Admission | None = None):
         self.manager, self.batching, self.timeout_s = manager, batching, timeout_s
+        self.admission = admission or Admission(DEFAULT_MAX_RPCS, 2 * MAX_MESSAGE_BYTES)
 
     @_guarded
     def Predict(self, request, context):
+        with self.admission.admit(request.ByteSize()):
+            return self._predict(request)
+
+    def _predict(self, request):
         servable = self.manager.lookup(*_spec(request.model_spec))
         function = servable.signature(request.model_spec.signature_name or None)
         specs = tensors.input_specs(function)
@@ -108,14 +115,25 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(manager: ModelManager, address: str, *, workers: int = 64,
-                       batching: BatchingOptions | None = None, timeout_s: float | None = None) -> grpc.Server:
-    """A gRPC server (not started) with both services on `address`, e.g. "127.0.0.1:8500"."""
+                       batching: BatchingOptions | None = None, timeout_s: float | None = None,
+                       admission: Admission | None = None) -> grpc.Server:
+    """A gRPC server (not started) with both services bound to `address`, e.g.
+    "127.0.0.1:8500"; `OSError` when the address is taken.
+
+    At most `workers` RPCs run at once, and as many more wait (each holding its message);
+    beyond that gRPC answers RESOURCE_EXHAUSTED, as it does past `admission`'s limits.
+    """
+    admission = admission or Admission(DEFAULT_MAX_RPCS, 2 * MAX_MESSAGE_BYTES)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zoo-grpc"),
+                         maximum_concurrent_rpcs=min(admission.max_requests, 2 * workers),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                  # Without this a second server could share a busy port unnoticed.
+                                  ("grpc.so_reuseport", 0)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, batching=batching, timeout_s=timeout_s), server)
+        PredictionService(manager, batching=batching, timeout_s=timeout_s, admission=admission), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     if server.add_insecure_port(address) == 0:
-        raise OSError(f"Cannot bind the gRPC server to {address}: is the port in use? Pick another with --port.")
+        raise OSError(f"The gRPC port {address} is in use (another server?) or cannot be bound. "
+                      "Pick another with --port, or --port 0 to serve REST only.")
     return server

@@ -40,11 +40,14 @@ from starlette.routing import Route
 from zoo.layout import MAX_VERSION, version_of
 from zoo.serving import metrics, tensors
 from zoo.serving.batching import BatchingOptions
-from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
+from zoo.serving.admission import Admission, Ticket
+from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, RequestTimeout, ServingError, TooLarge
 from zoo.serving.manager import ModelManager, call_signature
 
 log = logging.getLogger("zoo.serving")
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
+BODY_TIMEOUT_S = 60.0  # the whole body must arrive within this (a 1 byte/s trickle holds nothing for long)
+DEFAULT_MAX_REQUESTS = 1024  # predict requests in flight at once (`--max-enqueued-requests`)
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                   r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                   r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
@@ -99,10 +102,18 @@ def _clip(text: str, limit: int = 80) -> str:
 
 
 def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
-               batching: BatchingOptions | None = None, timeout_s: float | None = None):
+               batching: BatchingOptions | None = None, timeout_s: float | None = None,
+               admission: Admission | None = None, body_timeout_s: float | None = BODY_TIMEOUT_S):
     """The REST app over `manager`'s models; `batching` turns dynamic batching on, `timeout_s`
-    bounds each predict request (504 after it)."""
+    bounds each predict request (504 after it), `admission` bounds the requests and bytes in
+    flight (429 beyond), `body_timeout_s` the time a client may take to send its body (408).
+
+    The app counts the requests it could not answer because the server stopped first in
+    `app.cut_off` (uvicorn cancels them when its shutdown grace period ends).
+    """
     deadlines = _Deadlines(timeout_s) if timeout_s else None
+    admission = admission or Admission(DEFAULT_MAX_REQUESTS, 2 * max_body_bytes)
+    cut_off = [0]
 
     def record(parts: Mapping[str, Any], method: str, status: int, start: float) -> None:
         name = parts.get("name")
@@ -137,21 +148,36 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
     async def post_model(scope, receive, send) -> None:
         """POST /v1/models/...: a plain ASGI handler, the hot path (Starlette's request,
         routing and middleware layers cost 10-15% of predict throughput, measured)."""
-        start, parts, status = time.perf_counter(), {}, 200
+        start, parts, status, ticket, close = time.perf_counter(), {}, 200, None, False
         try:
             parts = _parse_path(_raw_path(scope))
             if parts["verb"] not in ("predict", "classify", "regress"):
                 raise NotFound(f"Unknown method {_clip(parts['verb'] or '(none)')!r}: use :predict, :classify or :regress.")
-            content = await predict(parts, await _read_body(scope, receive, max_body_bytes))
+            declared = _declared_length(scope, max_body_bytes)
+            ticket = admission.admit(declared or 0)
+            body = await _read_body(receive, max_body_bytes, None if declared is not None else ticket, body_timeout_s)
+            content = await predict(parts, body)
         except ServingError as error:
             status, content = error.http_status, tensors.json_bytes({"error": error.message})
+            close = isinstance(error, RequestTimeout)  # the rest of a trickled body is not worth waiting for
         except _ClientGone:
             return
+        except asyncio.CancelledError:  # the server's shutdown grace period ended first
+            cut_off[0] += 1
+            close = True
+            log.warning("Cut off POST %s: the server stopped before it was answered", _clip(scope.get("path", "")))
+            status, content = 503, tensors.json_bytes({"error": "The server stopped before this request was "
+                                                                "answered: retry it."})
         except Exception as exc:  # noqa: BLE001 - a failure inside the server or the model: 500
             log.exception("Internal error answering POST %s", scope.get("path"), exc_info=exc)
             status, content = 500, tensors.json_bytes({"error": f"Internal error: {type(exc).__name__}: {exc}"})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(content))]})
+        finally:
+            if ticket is not None:
+                ticket.release()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(content))]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
         record(parts, "predict", status, start)
 
@@ -223,6 +249,7 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         else:
             await everything_else(scope, receive, send)
 
+    app.cut_off = cut_off
     return app
 
 
@@ -284,20 +311,37 @@ class _ClientGone(Exception):
     """The client disconnected before its request body arrived: there is nobody to answer."""
 
 
-async def _read_body(scope, receive, limit: int) -> bytes:
+def _declared_length(scope, limit: int) -> int | None:
+    """The request's Content-Length (None for a chunked body); `TooLarge` past `limit`."""
     declared = dict(scope["headers"]).get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is None or not declared.isdigit():
+        return None  # uvicorn's parser has refused a malformed length already
+    if len(declared) > 18 or int(declared) > limit:
         raise TooLarge(f"Request body of {int(declared):,} bytes exceeds the server's limit of {limit:,} bytes.")
+    return int(declared)
+
+
+async def _read_body(receive, limit: int, ticket: Ticket | None, timeout_s: float | None) -> bytes:
+    """The whole body, which must arrive within `timeout_s`; a body without a Content-Length
+    counts its bytes against `ticket` as they come."""
     body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone()
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise TooLarge(f"Request body exceeds the server's limit of {limit:,} bytes.")
-        if not message.get("more_body", False):
-            return bytes(body)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone()
+                chunk = message.get("body", b"")
+                body += chunk
+                if len(body) > limit:
+                    raise TooLarge(f"Request body exceeds the server's limit of {limit:,} bytes.")
+                if ticket is not None:
+                    ticket.add(len(chunk))
+                if not message.get("more_body", False):
+                    return bytes(body)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within the server's {timeout_s:g} s "
+                             f"(--client-body-timeout-seconds; {len(body):,} bytes came).") from None
 
 
 def _decode_json(raw: bytes) -> Any:

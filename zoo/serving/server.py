@@ -17,14 +17,18 @@ is the gRPC port, as in TF Serving (0 turns gRPC off).
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 DEFAULT_REST_PORT = 8501
@@ -60,7 +64,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-timeout-micros", type=int, default=2000, metavar="US",
                         help="with batching: how long a batch waits to fill (default 2000 us, as TF Serving's examples)")
     parser.add_argument("--max-enqueued-requests", type=int, default=1024, metavar="N",
-                        help="with batching: queue bound; beyond it requests get 429 / RESOURCE_EXHAUSTED")
+                        help="predict requests in flight at once (REST and gRPC each, batching on or off); "
+                             "beyond it requests get 429 / RESOURCE_EXHAUSTED (default 1024)")
+    parser.add_argument("--max-in-flight-mb", type=float, default=None, metavar="MB",
+                        help="request bodies held at once; beyond it requests get 429 / RESOURCE_EXHAUSTED "
+                             "(default: twice --max-body-mb)")
+    parser.add_argument("--max-header-kb", type=float, default=64.0, metavar="KB",
+                        help="largest request line + headers accepted (default 64 KB); larger ones get 431")
+    parser.add_argument("--client-header-timeout-seconds", type=float, default=10.0, metavar="S",
+                        help="close a connection whose request headers have not arrived within S (default 10)")
+    parser.add_argument("--client-body-timeout-seconds", type=float, default=60.0, metavar="S",
+                        help="answer 408 when a request body has not fully arrived within S (default 60)")
+    parser.add_argument("--shutdown-grace-seconds", type=float, default=30.0, metavar="S",
+                        help="on SIGTERM, how long requests in flight may take to finish (default 30)")
     parser.add_argument("--tensorflow-intra-op-parallelism", "--tensorflow_intra_op_parallelism", type=int,
                         default=1, metavar="N", help="threads within one op (default 1: requests give the parallelism; 0: TensorFlow decides)")
     parser.add_argument("--tensorflow-inter-op-parallelism", "--tensorflow_inter_op_parallelism", type=int,
@@ -74,8 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Runs the server until SIGTERM or Ctrl-C; returns the exit code."""
-    if args.workers < 1:
-        print(f"zoo serve: error: --workers must be at least 1. Received: {args.workers}", file=sys.stderr)
+    problem = _check_options(args)
+    if problem:
+        print(f"zoo serve: error: {problem}", file=sys.stderr)
         return 2
     metrics_dir = None
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -88,35 +105,53 @@ def serve(args: argparse.Namespace) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _check_options(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numeric flags, before anything is loaded."""
+    checks = [("--workers", args.workers, 1), ("--max-enqueued-requests", args.max_enqueued_requests, 1),
+              ("--max-body-mb", args.max_body_mb, 1e-6), ("--max-header-kb", args.max_header_kb, 1),
+              ("--client-header-timeout-seconds", args.client_header_timeout_seconds, 1e-3),
+              ("--client-body-timeout-seconds", args.client_body_timeout_seconds, 1e-3),
+              ("--shutdown-grace-seconds", args.shutdown_grace_seconds, 0)]
+    if args.max_in_flight_mb is not None:
+        checks.append(("--max-in-flight-mb", args.max_in_flight_mb, args.max_body_mb))
+    for flag, value, low in checks:
+        if not (value >= low and value < float("inf")):  # also refuses NaN
+            return f"{flag} must be a number >= {low:g}. Received: {value}"
+    return None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from zoo.serving.errors import ServingError
+    from zoo.serving.http_server import Server, Supervisor
 
     _configure(args)
     try:
         manager, batching = _manager(args), _batching(args)
-    except (FileNotFoundError, ValueError, ServingError) as error:
+        rest_socket = _bind_rest(args)  # before anything is loaded or announced: a busy port fails first
+    except (OSError, ValueError, ServingError) as error:
         print(f"zoo serve: error: {error}", file=sys.stderr)
         return 2
     timeout_s = args.request_timeout_seconds or None
     in_process_rest = args.workers == 1
-    if in_process_rest or args.port:
-        manager.start(args.file_system_poll_wait_seconds)
-        # TensorFlow and the loaded models are millions of long-lived Python objects; freezing them
-        # keeps the garbage collector's full passes (which paused requests for ~200 ms) off them.
-        gc.freeze()
     grpc_server = None
     if args.port:
         from zoo.serving.grpc_service import create_grpc_server
 
         try:
             grpc_server = create_grpc_server(manager, f"{args.host}:{args.port}", batching=batching,
-                                             timeout_s=timeout_s)
+                                             timeout_s=timeout_s, admission=_admission(args))
         except OSError as error:
-            manager.stop()
+            rest_socket.close()
             print(f"zoo serve: error: {error}", file=sys.stderr)
             return 2
+    if in_process_rest or args.port:
+        manager.start(args.file_system_poll_wait_seconds)
+        # TensorFlow and the loaded models are millions of long-lived Python objects; freezing them
+        # keeps the garbage collector's full passes (which paused requests for ~200 ms) off them.
+        gc.freeze()
+    if grpc_server is not None:
         grpc_server.start()
     served = ", ".join(f"{name}" for name in manager.model_names()) or "none yet"
     if not in_process_rest and not args.port:
@@ -126,26 +161,73 @@ def _serve(args: argparse.Namespace) -> int:
           + (f" ({args.workers} processes)" if not in_process_rest else "")
           + (f", gRPC at {args.host}:{args.port}" if grpc_server else "")
           + (f"; batching up to {batching.max_batch_size}" if batching else ""), flush=True)
-    options = dict(host=args.host, port=args.rest_api_port, log_level="warning", timeout_graceful_shutdown=30,
-                   access_log=False, proxy_headers=False)
+    grace = args.shutdown_grace_seconds
+    stopping = threading.Event()
+
+    def stop_grpc() -> None:  # when the signal arrives, so both APIs stop accepting at once
+        if grpc_server is not None and not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=grpc_server.stop, args=(grace,), name="zoo-grpc-stop").start()
+
+    config = uvicorn.Config(_rest_app(args, manager, batching) if in_process_rest else f"{__name__}:worker_app",
+                            factory=not in_process_rest, workers=args.workers, host=args.host,
+                            port=args.rest_api_port, log_level="warning", timeout_graceful_shutdown=grace,
+                            access_log=False, proxy_headers=False, http=_protocol(args))
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
     # re-raises the signal once it is done; this handler turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if in_process_rest:
-            uvicorn.run(_rest_app(args, manager, batching), **options)
+            Server(config, on_exit=stop_grpc).run(sockets=[rest_socket])
         else:
             os.environ[WORKER_OPTIONS] = json.dumps({key: value for key, value in vars(args).items()
                                                      if not callable(value)})
-            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+            Supervisor(config, on_exit=stop_grpc, sockets=[rest_socket]).run()
     except KeyboardInterrupt:
         pass
     finally:
+        stop_grpc()
         if grpc_server is not None:
-            grpc_server.stop(grace=30).wait(timeout=35)  # in-flight RPCs finish
+            grpc_server.stop(grace=grace).wait(timeout=grace + 5)  # in-flight RPCs finish
         manager.stop()
-        print("Server stopped: requests in flight were answered.", flush=True)
+        cut_off = config.loaded_app.cut_off[0] if in_process_rest and config.loaded else 0
+        if cut_off:
+            print(f"Server stopped: {cut_off} request(s) were still running after the {grace:g} s grace period "
+                  "and were answered 503.", flush=True)
+        elif in_process_rest:
+            print("Server stopped: requests in flight were answered.", flush=True)
+        else:
+            print("Server stopped (each worker logs any request it cut off).", flush=True)
     return 0
+
+
+def _bind_rest(args: argparse.Namespace) -> socket.socket:
+    """The REST listening socket, bound now: a busy port is reported before models load."""
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not SO_REUSEPORT: a busy port must fail
+    try:
+        sock.bind((args.host, args.rest_api_port))
+    except OSError as error:
+        sock.close()
+        reason = "is in use (another server?)" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
+        raise OSError(f"The REST port {args.host}:{args.rest_api_port} {reason}. Pick another with "
+                      "--rest-api-port.") from None
+    sock.set_inheritable(True)  # `--workers` processes serve on it too
+    return sock
+
+
+def _protocol(args: argparse.Namespace):
+    from zoo.serving.http_server import limited_protocol
+
+    return limited_protocol(int(args.max_header_kb * 1024), args.client_header_timeout_seconds)
+
+
+def _admission(args: argparse.Namespace):
+    from zoo.serving.admission import Admission
+
+    in_flight_mb = args.max_in_flight_mb if args.max_in_flight_mb is not None else 2 * args.max_body_mb
+    return Admission(args.max_enqueued_requests, int(in_flight_mb * 2**20))
 
 
 def worker_app():
@@ -153,10 +235,31 @@ def worker_app():
     each process it starts, with the command line in the environment."""
     args = argparse.Namespace(**json.loads(os.environ[WORKER_OPTIONS]))
     _configure(args)
+    _exit_with_parent()
     manager = _manager(args)
     manager.start(args.file_system_poll_wait_seconds)
     gc.freeze()  # as in a single process: keep full GC passes off TensorFlow's objects
     return _rest_app(args, manager, _batching(args))
+
+
+def _exit_with_parent() -> None:
+    """Stops this worker (gracefully, SIGTERM) when the `zoo serve` that started it dies, even by
+    SIGKILL: an orphaned worker would keep the port and the next start would fail."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:  # the kernel sends the signal the moment the parent dies
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:  # elsewhere (and as a fallback): notice the new parent
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="zoo-parent-watch", daemon=True).start()
 
 
 def _configure(args: argparse.Namespace) -> None:
@@ -193,4 +296,5 @@ def _rest_app(args: argparse.Namespace, manager, batching):
     from zoo.serving.rest import create_app
 
     return create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20), batching=batching,
-                      timeout_s=args.request_timeout_seconds or None)
+                      timeout_s=args.request_timeout_seconds or None, admission=_admission(args),
+                      body_timeout_s=args.client_body_timeout_seconds)
