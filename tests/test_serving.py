@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -26,7 +25,7 @@ import pytest
 import zoo
 from zoo.export import export_model
 from zoo.serving.errors import NotFound
-from serving_helpers import Client, _free_port, _wait, running_server  # noqa: F401
+from serving_helpers import Client, _alive, _free_port, _wait, _worker_processes, running_server  # noqa: F401
 
 MAX_BODY_MB = 1
 
@@ -534,22 +533,6 @@ def test_several_worker_processes_share_the_port_reload_together_and_stop_togeth
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
         assert not [pid for pid in workers if _alive(pid)], "a worker outlived the server"
-
-
-def _worker_processes(pid: int) -> list[int]:
-    """The uvicorn worker processes of a server (not multiprocessing's resource tracker)."""
-    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in (task / "children").read_text().split()]
-    return [child for child in children
-            if "resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_a_request_over_the_timeout_gets_504_and_the_server_keeps_serving(exported):

@@ -133,7 +133,11 @@ def create_grpc_server(manager: ModelManager, address: str, *, workers: int = 64
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(manager, batching=batching, timeout_s=timeout_s, admission=admission), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    if server.add_insecure_port(address) == 0:
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.60 raises where older releases returned 0
+        bound = 0
+    if bound == 0:
         raise OSError(f"The gRPC port {address} is in use (another server?) or cannot be bound. "
                       "Pick another with --port, or --port 0 to serve REST only.")
     return server
