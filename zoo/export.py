@@ -37,7 +37,7 @@ import tensorflow as tf
 
 import zoo
 from zoo.heads import HEADS, head_of, model_input_spec  # noqa: F401  (public here too)
-from zoo.layout import list_versions
+from zoo.layout import check_export_target, list_versions  # noqa: F401  (public here too)
 
 OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
@@ -89,8 +89,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         '1'
     """
     name = name or model.name
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"`name` must be a plain directory name. Received: name={name!r}")
+    parent = check_export_target(export_dir, name)
     head = head or head_of(model)
     if head not in HEADS:
         raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={head!r}")
@@ -101,7 +100,6 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
                                      or not target_scale[1] > 0):
         raise ValueError("`target_scale` must be (loc, scale > 0), for a regressor. Received: "
                          f"target_scale={target_scale!r} for head={head!r}")
-    parent = Path(export_dir) / name
     parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(parent)
     version = next_version(parent) if version is None else version

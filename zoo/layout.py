@@ -1,4 +1,4 @@
-"""Which directories are versions of an exported model: the one rule export, `zoo serve` and
+"""Which directories are models and versions of an export: the rules export, `zoo serve` and
 `zoo predict` share (TensorFlow-free, so any of them can import it cheaply).
 
 A version is a directory under the model's directory whose name is an ASCII decimal integer
@@ -18,6 +18,18 @@ from pathlib import Path
 
 MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving's protos
 _VERSION = re.compile(r"[0-9]{1,19}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # a plain directory name, not hidden, no `..`
+
+
+def is_model_name(name) -> bool:
+    """Whether `name` can name a model directory: letters, digits, `_`, `.`, `-`, not
+    starting with `.` (so never `..` nor a hidden staging directory).
+
+    Example:
+        >>> is_model_name("lenet"), is_model_name(".."), is_model_name("a/b")
+        (True, False, False)
+    """
+    return isinstance(name, str) and MODEL_NAME.fullmatch(name) is not None
 
 
 def version_of(name: str) -> int | None:
@@ -49,3 +61,32 @@ def list_versions(model_dir: str | os.PathLike) -> dict[int, Path]:
         if version is not None and entry.is_dir() and (version not in versions or entry.name == str(version)):
             versions[version] = Path(entry.path)
     return versions
+
+
+def check_export_target(export_dir: str | os.PathLike, name: str) -> Path:
+    """`export_dir/name`, the directory an export adds versions to, after checking it can be:
+    `ValueError` says what is wrong (a bad name, a file in the way, no write permission), so a
+    recipe can fail before it loads data or trains rather than after.
+
+    Example:
+        >>> check_export_target("saved_models", "..")
+        Traceback (most recent call last):
+        ...
+        ValueError: The export name must be a plain directory name (letters, digits, '_', '.', '-'; not starting with '.'). Received: '..'
+    """
+    if not is_model_name(name):
+        raise ValueError("The export name must be a plain directory name (letters, digits, '_', '.', '-'; "
+                         f"not starting with '.'). Received: {name!r}")
+    target = Path(export_dir) / name
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ValueError(f"Cannot export to {str(target)!r}: {str(existing)!r} is a file, not a directory. "
+                         "Pass --export-dir a directory (it is created if missing).")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot export to {str(target)!r}: {str(existing)!r} is not writable. "
+                         "Pass --export-dir a directory you can write to.")
+    return target

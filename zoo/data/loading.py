@@ -70,6 +70,8 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
 
 def _prepare(builder, name: str, data_dir: str | None) -> None:
     """Downloads and prepares `builder` unless it is already prepared (then a no-op)."""
+    if builder.is_prepared():  # reading needs no lock, so a read-only data dir works
+        return
     try:
         with _one_process_at_a_time(data_dir or tfds.core.constants.DATA_DIR, name), _fail_fast_downloads():
             builder.download_and_prepare()

@@ -27,19 +27,17 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from zoo.layout import list_versions
+from zoo.layout import is_model_name, list_versions
 from zoo.serving.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger("zoo.serving")
 
 DEFAULT_SIGNATURE = "serving_default"
-MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # a plain directory name
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit too
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 MAX_RETRY_DELAY_S = 30.0  # the longest back-off between two loads of a version that failed
@@ -272,7 +270,7 @@ class ModelManager:
             return None
         self._note(("base",), None)
         return [ModelSource(entry.name, Path(entry.path), self.policy) for entry in entries
-                if MODEL_NAME.match(entry.name) and entry.is_dir()]
+                if is_model_name(entry.name) and entry.is_dir()]
 
     def _scan(self, source: ModelSource) -> tuple[set[int], set[int]] | None:
         """(versions present on disk, versions complete enough to load) of one model; None
@@ -499,7 +497,7 @@ class ModelManager:
 
 def check_model_name(name: str) -> None:
     """Model names are plain directory names: no path separators, no leading dot."""
-    if not isinstance(name, str) or not MODEL_NAME.match(name):
+    if not is_model_name(name):
         shown = name if not isinstance(name, str) or len(name) <= 80 else f"{name[:80]}... ({len(name):,} characters)"
         raise InvalidArgument(f"Invalid model name {shown!r}: a model name is a plain directory name "
                               "(letters, digits, '_', '.', '-'; not starting with '.').")

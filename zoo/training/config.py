@@ -19,11 +19,14 @@ import argparse
 import ast
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+
+from zoo.layout import is_model_name
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 PROGRESS = ("batches", "epochs", "none")
@@ -83,7 +86,8 @@ class RecipeConfig:
             ("batch_size", self.batch_size, isinstance(self.batch_size, int) and self.batch_size >= 1,
              "an integer >= 1"),
             ("learning_rate", self.learning_rate,
-             isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0, "a number > 0"),
+             isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < math.inf,
+             "a finite number > 0"),
             ("steps_per_execution", self.steps_per_execution,
              isinstance(self.steps_per_execution, int) and self.steps_per_execution >= 1, "an integer >= 1"),
             ("strategy", self.strategy, self.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
@@ -96,6 +100,13 @@ class RecipeConfig:
         for name, value, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+        for field in dataclasses.fields(self):  # inf or NaN would train a NaN model
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"`{field.name}` must be a finite number. Received: {field.name}={value!r}")
+        if not is_model_name(self.export_name):
+            raise ValueError("`export_name` must be a plain directory name (letters, digits, '_', '.', '-'; "
+                             f"not starting with '.'). Received: export_name={self.export_name!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as JSON-ready values (tuples become lists)."""
@@ -144,6 +155,9 @@ def parse_config(config_class: type[RecipeConfig], argv: Sequence[str] | None = 
         parser.error(str(error))
     if model_config:
         _check_model_keys(parser, config, model_config, fields)
+        for key, value in model_config.items():
+            if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,))):
+                parser.error(f"--set {key}: must be finite. Received: {value!r}")
         config.model_config = {**config.model_config, **model_config}
         try:  # values too, before any data is loaded (the data's keys are checked at build)
             get_spec(config.model).resolve_config(config.model_config)

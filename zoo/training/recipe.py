@@ -113,6 +113,15 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     out_dir.mkdir(parents=True, exist_ok=True)
     where = f" as {multi_worker.describe(role)}" if role is not None else ""
     print(f"Recipe {_recipe_name(config)}{where}, config:\n{config.summary()}", flush=True)
+    backup_dir = model_dir / "backup"  # the chief's: every worker restores from it
+    resumed_at = _backup_epoch(backup_dir)
+    if scratch is None:  # before any data loads: what would fail after training fails now
+        _check_backup_config(backup_dir, resumed_at, config)
+        if config.export:
+            try:
+                zoo_export.check_export_target(config.export_dir, config.export_name)
+            except ValueError as error:
+                raise RunError(str(error)) from None
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     if config.cpu_devices:
@@ -148,14 +157,16 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
-    backup_dir = model_dir / "backup"  # the chief's: every worker restores from it
-    resumed_at = _backup_epoch(backup_dir)
     history_path = out_dir / "history.csv"
     # Kept after `fit` (Keras would delete it there) and removed once the run has exported:
     # a run killed in between restarts from the trained weights instead of from scratch.
     backup = (keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
               if scratch is None else multi_worker.worker_backup_and_restore(str(backup_dir), str(scratch / "backup")))
+    if scratch is None and resumed_at is None:  # a fresh run: its backup says what made it
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        (backup_dir / BACKUP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     callbacks = [  # the history row is written before the backup that marks the epoch done
+        _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup
         keras.callbacks.CSVLogger(str(history_path), append=resumed_at is not None),
         keras.callbacks.TensorBoard(str(out_dir / "logs")),
         # The latest whole model, kept after training (the backup is removed when done).
@@ -174,8 +185,14 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     # Several workers: one line per epoch each (progress bars from every worker interleave).
     verbose = 0 if config.progress != "batches" else (2 if role is not None else "auto")
     with multi_worker.keras_multi_worker_fix(strategy):
-        model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)  # the pipeline shuffles, with the seed
+        try:
+            model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
+                      verbose=verbose, shuffle=False)  # the pipeline shuffles, with the seed
+            _check_finite_weights(model, config)
+        except RunError:
+            if scratch is None:  # resuming would only diverge again
+                shutil.rmtree(backup_dir, ignore_errors=True)
+            raise
         seconds = time.perf_counter() - start
         metrics = {key: float(value) for key, value in
                    model.evaluate(test, verbose=0, return_dict=True).items()}
@@ -223,6 +240,69 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
               f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
               f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
     return RunResult(model, metrics, history, out_dir, export_path, seconds, summary, data)
+
+
+class RunError(Exception):
+    """A run cannot go on for a reason the user can fix (a diverged loss, an export directory
+    that cannot be written, a backup made with other settings): `run_script` prints the message
+    alone and exits 1, and nothing is exported."""
+
+
+BACKUP_CONFIG = "zoo_config.json"  # beside Keras' backup: the config that made its weights
+# Settings that change how a run is carried out or where it writes, not what its weights are:
+# a run may resume a backup with other values of these (more epochs, another strategy).
+RUN_CONTROL_FIELDS = frozenset({"epochs", "progress", "export", "export_dir", "export_name", "model_dir",
+                                "data_dir", "strategy", "cpu_devices", "steps_per_execution", "jit_compile"})
+
+
+def _check_backup_config(backup_dir: Path, resumed_at: int | None, config: RecipeConfig) -> None:
+    """Refuses to resume a backup whose weights were trained with other settings than this
+    command's: the export's card would describe weights it does not ship."""
+    path = backup_dir / BACKUP_CONFIG
+    if resumed_at is None or not path.exists():
+        return  # nothing to resume, or a backup from before the config was kept beside it
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    current = config.to_dict()
+    differs = sorted(key for key in set(saved) | set(current)
+                     if key not in RUN_CONTROL_FIELDS and saved.get(key) != current.get(key))
+    if differs:
+        changes = ", ".join(f"{key}={saved.get(key)!r} (now {current.get(key)!r})" for key in differs)
+        raise RunError(f"The backup in {backup_dir} holds weights trained with {changes}. Resuming it under "
+                       "this command would export them with a card that describes other settings. Run the "
+                       f"original command to finish that run, or remove {backup_dir} to start afresh.")
+
+
+def _stop_on_non_finite(config: RecipeConfig):
+    """A callback that stops `fit` at the first non-finite training loss, before the epoch's
+    backup and checkpoint are written (Keras' TerminateOnNaN lets the epoch end and saves it)."""
+    import keras
+
+    class StopOnNonFinite(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self._check((logs or {}).get("loss"), f"batch {batch + 1}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._check((logs or {}).get("loss"), f"the end of epoch {epoch + 1}")
+
+        def _check(self, loss, when: str) -> None:
+            if loss is not None and not np.isfinite(float(np.asarray(loss))):
+                raise RunError(_diverged(config, f"the training loss became {float(np.asarray(loss))} at {when}"))
+
+    return StopOnNonFinite()
+
+
+def _check_finite_weights(model, config: RecipeConfig) -> None:
+    bad = [weight.path for weight in model.weights if not np.all(np.isfinite(np.asarray(weight)))]
+    if bad:
+        raise RunError(_diverged(config, f"{len(bad)} weight tensor(s) became NaN or infinite ({bad[0]}, ...)"))
+
+
+def _diverged(config: RecipeConfig, what: str) -> str:
+    return (f"Training diverged: {what} (learning_rate={config.learning_rate:g}). Nothing was exported, and the "
+            "run's backup was removed (resuming would diverge again). Try a smaller --learning-rate.")
 
 
 def _backup_epoch(backup_dir: Path) -> int | None:
@@ -334,7 +414,7 @@ def run_script(main: Callable[[], Any]) -> int:
     """
     try:
         main()
-    except (zoo_data.DatasetUnavailableError, NotImplementedError, multi_worker.TFConfigError) as error:
+    except (zoo_data.DatasetUnavailableError, NotImplementedError, multi_worker.TFConfigError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
