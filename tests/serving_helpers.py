@@ -108,10 +108,16 @@ def stop(process, timeout: float = 30) -> None:
 
 def _worker_processes(pid: int) -> list[int]:
     """The uvicorn worker processes of a server (not multiprocessing's resource tracker)."""
+    def read(path: Path, default: bytes = b"") -> bytes:  # threads and processes come and go meanwhile
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            return default
+
     children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in (task / "children").read_text().split()]
+                for child in read(task / "children").split()]
     return [child for child in children
-            if "resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")]
+            if b"resource_tracker" not in read(Path(f"/proc/{child}/cmdline"), b"resource_tracker")]
 
 
 def _alive(pid: int) -> bool:
@@ -120,3 +126,21 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def grpc_predict(grpc_port: int, shape, values, model: str = "lenet", input_name: str = "images"):
+    """A gRPC Predict of a float tensor that declares `shape` and carries `values` (which need
+    not match: hostile clients send what they like)."""
+    import grpc
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    proto.float_val.extend(values)
+    request.inputs[input_name].CopyFrom(proto)
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)

@@ -19,7 +19,7 @@ import pytest
 
 import zoo
 from zoo.export import export_model
-from serving_helpers import running_server
+from serving_helpers import grpc_predict, running_server
 
 IMAGE = np.zeros((28, 28, 1)).tolist()
 # Small limits, so each test sees them bite within a second or two.
@@ -68,31 +68,16 @@ def test_a_version_that_is_not_an_ascii_int64_is_a_400(server, version):
     assert "Traceback" not in process.output()
 
 
-def _grpc_predict(client, shape, values):
-    from tensorflow.core.framework import tensor_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "lenet"
-    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
-    for size in shape:
-        proto.tensor_shape.dim.add(size=size)
-    proto.float_val.extend(values)
-    request.inputs["images"].CopyFrom(proto)
-    with grpc.insecure_channel(f"127.0.0.1:{client.grpc_port}") as channel:
-        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
-
-
 @pytest.mark.parametrize("shape, values", [([2**40, 28, 28, 1], []), ([20000, 28, 28, 1], [1.0]),
                                            ([1, 28, 28, 1], [0.0] * 10)],
                          ids=["petabytes, no data", "one value for 20,000 images", "too few values"])
 def test_a_grpc_tensor_must_carry_the_data_its_shape_declares(server, shape, values):
     client, process = server
     with pytest.raises(grpc.RpcError) as raised:
-        _grpc_predict(client, shape, values)
+        grpc_predict(client.grpc_port, shape, values)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "declares shape" in raised.value.details() and "send exactly one value per element" in raised.value.details()
-    assert _grpc_predict(client, [1, 28, 28, 1], [0.0] * 784).outputs["classes"].int64_val
+    assert grpc_predict(client.grpc_port, [1, 28, 28, 1], [0.0] * 784).outputs["classes"].int64_val
 
 
 def _metrics_size(client) -> int:

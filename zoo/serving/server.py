@@ -169,7 +169,8 @@ def _serve(args: argparse.Namespace) -> int:
             stopping.set()
             threading.Thread(target=grpc_server.stop, args=(grace,), name="zoo-grpc-stop").start()
 
-    config = uvicorn.Config(_rest_app(args, manager, batching) if in_process_rest else f"{__name__}:worker_app",
+    app = _rest_app(args, manager, batching) if in_process_rest else None
+    config = uvicorn.Config(app or f"{__name__}:worker_app",
                             factory=not in_process_rest, workers=args.workers, host=args.host,
                             port=args.rest_api_port, log_level="warning", timeout_graceful_shutdown=grace,
                             access_log=False, proxy_headers=False, http=_protocol(args))
@@ -190,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
         if grpc_server is not None:
             grpc_server.stop(grace=grace).wait(timeout=grace + 5)  # in-flight RPCs finish
         manager.stop()
-        cut_off = config.loaded_app.cut_off[0] if in_process_rest and config.loaded else 0
+        cut_off = app.cut_off[0] if app is not None else 0
         if cut_off:
             print(f"Server stopped: {cut_off} request(s) were still running after the {grace:g} s grace period "
                   "and were answered 503.", flush=True)

@@ -166,7 +166,7 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
         backup_dir.mkdir(parents=True, exist_ok=True)
         (backup_dir / BACKUP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     callbacks = [  # the history row is written before the backup that marks the epoch done
-        _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup
+        _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup or checkpoint
         keras.callbacks.CSVLogger(str(history_path), append=resumed_at is not None),
         keras.callbacks.TensorBoard(str(out_dir / "logs")),
         # The latest whole model, kept after training (the backup is removed when done).
@@ -276,20 +276,18 @@ def _check_backup_config(backup_dir: Path, resumed_at: int | None, config: Recip
 
 
 def _stop_on_non_finite(config: RecipeConfig):
-    """A callback that stops `fit` at the first non-finite training loss, before the epoch's
-    backup and checkpoint are written (Keras' TerminateOnNaN lets the epoch end and saves it)."""
+    """A callback that stops `fit` at the end of the first epoch whose training loss is not
+    finite, before that epoch's backup and checkpoint are written (Keras' TerminateOnNaN lets
+    the epoch end and saves it). Epoch ends only: a batch hook would make Keras bring every
+    step's loss back from the device."""
     import keras
 
     class StopOnNonFinite(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            self._check((logs or {}).get("loss"), f"batch {batch + 1}")
-
         def on_epoch_end(self, epoch, logs=None):
-            self._check((logs or {}).get("loss"), f"the end of epoch {epoch + 1}")
-
-        def _check(self, loss, when: str) -> None:
+            loss = (logs or {}).get("loss")
             if loss is not None and not np.isfinite(float(np.asarray(loss))):
-                raise RunError(_diverged(config, f"the training loss became {float(np.asarray(loss))} at {when}"))
+                raise RunError(_diverged(config, f"the training loss of epoch {epoch + 1} was "
+                                                 f"{float(np.asarray(loss))}"))
 
     return StopOnNonFinite()
 
