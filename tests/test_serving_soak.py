@@ -89,9 +89,12 @@ def _hostile_cases(port: int, grpc_port: int):
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
+    # Made once, before the soak: encoding it holds this process's GIL for seconds, which
+    # would stall the good clients here between their headers and their bodies.
+    big = _post("/v1/models/lenet:predict", json.dumps({"instances": np.zeros((8000, 28, 28, 1)).tolist()}).encode())
+
     def big_bodies():  # four ~20 MB valid requests at once: admitted or refused, never unbounded
-        body = json.dumps({"instances": np.zeros((8000, 28, 28, 1)).tolist()}).encode()
-        threads = [threading.Thread(target=_raw, args=(port, _post("/v1/models/lenet:predict", body), 120))
+        threads = [threading.Thread(target=_raw, args=(port, big, 120))
                    for _ in range(4)]
         for thread in threads:
             thread.start()
@@ -151,7 +154,7 @@ def test_soak_good_clients_never_fail_while_hostile_clients_and_deploys_run(tmp_
     base = tmp_path / "models"
     shutil.copytree(source, base / "lenet" / "1")
     with running_server(base, "--enable-batching", "--num-versions", "1000",
-                        "--client-body-timeout-seconds", "2") as (client, process):
+                        "--client-body-timeout-seconds", "10") as (client, process):
         stop = threading.Event()
         good, failures, hostile, deploys, rss = [0], [], {}, [], [_rss_mb(process.pid)]
 
@@ -173,8 +176,9 @@ def test_soak_good_clients_never_fail_while_hostile_clients_and_deploys_run(tmp_
                     connection = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
             connection.close()
 
+        cases = _hostile_cases(client.port, client.grpc_port)
+
         def attack():
-            cases = _hostile_cases(client.port, client.grpc_port)
             while not stop.is_set():
                 for name, case in cases:
                     if stop.is_set():

@@ -147,11 +147,15 @@ def numeric_input(body: NumericBody, function) -> dict[str, np.ndarray] | None:
     return {plan.name: array}
 
 
-@functools.lru_cache(maxsize=256)
 def _skeleton(shape: tuple[int, ...]) -> bytes:
     """The brackets and commas of a JSON array of `shape` with its numbers removed."""
-    inner = _skeleton(shape[1:]) if len(shape) > 1 else b""
+    inner = _example_skeleton(shape[1:]) if len(shape) > 1 else b""
     return b"[" + b",".join([inner] * shape[0]) + b"]"
+
+
+# One example's skeleton is cached (a signature has one example shape); a whole batch's is not,
+# or clients sending ever larger batches would fill the cache with megabytes each.
+_example_skeleton = functools.lru_cache(maxsize=256)(_skeleton)
 
 
 def parse_predict_request(body: Any, function) -> tuple[dict[str, np.ndarray], str]:
