@@ -21,7 +21,7 @@ import zoo
 from zoo.export import export_model
 from serving_helpers import _wait, running_server, unprivileged
 
-MODELS = ("halfcopy", "corrupt", "lockedversion", "lockedmodel", "oddnames")
+MODELS = ("halfcopy", "corrupt", "lockedversion", "lockedvariables", "lockedmodel", "oddnames")
 BODY = {"instances": np.zeros((1, 28, 28, 1)).tolist()}
 
 
@@ -114,6 +114,21 @@ def test_an_unreadable_version_is_skipped_with_one_line_and_other_versions_still
     finally:
         locked.chmod(0o755)
     _wait(lambda: list(_status(client, "lockedversion")) == ["3"], 30, "the version, readable again")
+
+
+def test_a_version_with_unreadable_variables_is_skipped_with_one_line(server, export):
+    client, process, base = server
+    staging = base / "lockedvariables" / ".staging"
+    shutil.copytree(export, staging)
+    (staging / "variables").chmod(0o000)
+    staging.rename(base / "lockedvariables" / "2")
+    try:
+        _keeps_serving(client, "lockedvariables", 1.5)
+        assert list(_status(client, "lockedvariables")) == ["1"]
+        assert _lines(process, "lockedvariables/2': cannot read all of it") == 1
+    finally:
+        (base / "lockedvariables" / "2" / "variables").chmod(0o755)
+    _wait(lambda: list(_status(client, "lockedvariables")) == ["2"], 30, "the version, readable again")
 
 
 def test_an_unreadable_model_directory_keeps_what_is_loaded(server):

@@ -288,9 +288,10 @@ class ModelManager:
             try:
                 complete = (path / "saved_model.pb").is_file()
             except OSError as error:  # e.g. a version directory without read or search permission
-                self._note((source.name, version), f"Skipping {str(path)!r}: cannot read it ({error.strerror}).")
+                self._note((source.name, version, "read"), f"Skipping {str(path)!r}: cannot read it "
+                                                           f"({error.strerror}).")
                 continue
-            self._note((source.name, version), None)
+            self._note((source.name, version, "read"), None)
             if complete:
                 loadable.add(version)
         return set(present), loadable
@@ -380,12 +381,14 @@ class ModelManager:
         once its directory looks the same at two polls in a row (a copy has stopped writing;
         at start-up, at once). After a failed load it is tried again only when its directory
         has changed since, and no sooner than a back-off that doubles with each failure."""
+        key = (name, version)
         try:
             fingerprint = _fingerprint(path)
-        except OSError as error:
-            self._note((name, version), f"Skipping {str(path)!r}: cannot read it ({error.strerror}).")
+        except OSError as error:  # e.g. its variables/ without read permission
+            self._note((*key, "walk"), f"Skipping {str(path)!r}: cannot read all of it ({error.strerror}: "
+                                       f"{error.filename}).")
             return False
-        key = (name, version)
+        self._note((*key, "walk"), None)
         previous, self._pending[key] = self._pending.get(key), fingerprint
         attempt = self._attempts.get(key)
         if attempt is None:
