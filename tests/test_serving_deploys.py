@@ -164,3 +164,15 @@ def test_the_version_rule_is_ascii_decimal_int64():
     assert [version_of(n) for n in ("0", "12", "007", str(MAX_VERSION))] == [0, 12, 7, MAX_VERSION]
     assert [version_of(n) for n in ("²", "٣", "-1", "1.0", "", " 1", str(MAX_VERSION + 1), "1" * 30)] == [None] * 8
     assert os.sep not in "".join(MODELS)
+
+
+def test_a_broken_newest_version_at_start_up_leaves_the_one_before_serving(export, tmp_path):
+    base = tmp_path / "models"
+    shutil.copytree(export, base / "lenet" / "1")
+    (base / "lenet" / "2").mkdir()
+    shutil.copy(export / "saved_model.pb", base / "lenet" / "2")  # half copied when the server starts
+    with running_server(base, prefix=unprivileged()) as (client, process):
+        status = _status(client, "lenet")
+        assert status["1"]["state"] == "AVAILABLE" and status["2"]["state"] == "END"
+        assert "still being copied in" in status["2"]["status"]["error_message"]
+        _keeps_serving(client, "lenet", 0.3)

@@ -339,21 +339,32 @@ class ModelManager:
         name = source.name
         with self._lock:
             current = dict(self._servables.get(name, {}))
+        tried: set[int] = set()
+
+        def load(versions) -> None:  # each version at most once a poll
+            for version in sorted(versions, reverse=True):  # the newest first: it is the one served
+                servable = current.get(version)
+                if version in tried or (servable is not None and servable.state == "AVAILABLE"):
+                    continue
+                tried.add(version)
+                path = source.base_path / str(version)
+                if not self._should_try(name, version, path, first_poll):
+                    continue
+                servable = current[version] = self._load(name, version, path)
+                with self._lock:
+                    self._servables.setdefault(name, {})[version] = servable
+                (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
+
         # A loaded version whose directory turned unreadable is still a version on disk.
-        loaded_present = {v for v, s in current.items() if s.state == "AVAILABLE" and v in present}
-        wanted = source.policy.select(sorted(loadable | loaded_present))
-        for version in sorted(wanted, reverse=True):  # the newest first: it is the one served
-            servable = current.get(version)
-            if servable is not None and servable.state == "AVAILABLE":
-                continue
-            path = source.base_path / str(version)
-            if not self._should_try(name, version, path, first_poll):
-                continue
-            servable = self._load(name, version, path)
-            current[version] = servable
-            with self._lock:
-                self._servables.setdefault(name, {})[version] = servable
-            (changes["loaded"] if servable.state == "AVAILABLE" else changes["failed"]).append(f"{name}/{version}")
+        candidates = sorted(loadable | {v for v, s in current.items() if s.state == "AVAILABLE" and v in present})
+        ideal = source.policy.select(candidates)  # what would serve if every version loaded
+        load(ideal)
+        # Versions that failed (and have not changed since) make way for the next older ones,
+        # so a broken newest version, even at start-up, leaves the one before it serving.
+        usable = [v for v in candidates if (name, v) not in self._attempts
+                  or (v in current and current[v].state == "AVAILABLE")]
+        wanted = source.policy.select(usable)
+        load(wanted)
         available = sorted(v for v, s in current.items() if s.state == "AVAILABLE")
         serving = set(wanted) & set(available)
         # Until every wanted version serves, the newest others that serve stand in for the
@@ -362,18 +373,20 @@ class ModelManager:
         missing = len(wanted) - len(serving)
         if missing > 0:
             serving |= set([v for v in available if v not in wanted][-missing:])
-        keep = serving | {v for v, s in current.items() if s.state != "AVAILABLE" and v in wanted}
+        # Failed versions that would serve if they loaded stay listed, with their error.
+        keep = serving | {v for v, s in current.items() if s.state != "AVAILABLE" and v in ideal}
         with self._lock:
             servables = self._servables.get(name, {})
             for version in sorted(set(servables) - keep):
                 servable = servables.pop(version)
-                self._attempts.pop((name, version), None)
                 if servable.state == "AVAILABLE":
                     servable.close()
                     changes["unloaded"].append(f"{name}/{version}")
             if name in self._servables and not self._servables[name]:
                 del self._servables[name]
-        for key in [key for key in self._pending if key[0] == name and key[1] not in wanted]:
+        for key in [key for key in self._attempts if key[0] == name and key[1] not in ideal]:
+            del self._attempts[key]  # superseded or removed: forget its failures
+        for key in [key for key in self._pending if key[0] == name and key[1] not in set(ideal) | set(wanted)]:
             del self._pending[key]
 
     def _should_try(self, name: str, version: int, path: Path, first_poll: bool) -> bool:
@@ -407,12 +420,12 @@ class ModelManager:
             replay_warmup(servable)
             servable.state = "AVAILABLE"
         except Exception as error:  # a broken version must not take the server down
-            servable.state, servable.error, servable.loaded = "END", _error_summary(error), None
+            servable.state, servable.error, servable.loaded = "END", _load_error(error), None
             failures = self._attempts[key].failures + 1 if key in self._attempts else 1
             delay = min(MAX_RETRY_DELAY_S, self._interval_s * 2 ** (failures - 1))
             self._attempts[key] = _Attempt(fingerprint, time.monotonic() + delay, failures)
             log.error("Failed to load %s version %d from %s: %s. It is tried again when its directory changes; "
-                      "the versions already loaded keep serving.", name, version, path, servable.error)
+                      "meanwhile the newest version that loads serves.", name, version, path, servable.error)
         else:
             self._attempts.pop(key, None)
         return servable
@@ -534,6 +547,16 @@ def call_signature(function, inputs: dict[str, Any]) -> dict[str, Any]:
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
         raise InvalidArgument(f"The model rejected the input: {_error_summary(error)}") from None
     return {name: value.numpy() for name, value in outputs.items()}
+
+
+def _load_error(error: Exception) -> str:
+    """What made a version fail to load, in one line (TensorFlow's first line says it; its last
+    is often a generic hint about devices)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    if isinstance(error, FileNotFoundError):
+        text += " (is the version still being copied in?)"
+    return text
 
 
 def _error_summary(error: Exception) -> str:
