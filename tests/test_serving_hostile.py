@@ -216,3 +216,12 @@ def test_requests_in_flight_are_bounded_without_batching(server, count, size, li
     assert refused and all(limit in body for body in refused), results
     assert set(statuses) == {400, 429}, statuses
     assert client.post(PREDICT, {"instances": [IMAGE]})[0] == 200
+
+
+def test_a_grpc_request_past_the_in_flight_bytes_is_resource_exhausted(server):
+    client, _ = server
+    with pytest.raises(grpc.RpcError) as raised:  # 2.2 MB of floats; the server holds at most 1.5 MB
+        grpc_predict(client.grpc_port, [700, 28, 28, 1], [0.0] * (700 * 784))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "(--max-in-flight-mb): retry later" in raised.value.details()
+    assert grpc_predict(client.grpc_port, [1, 28, 28, 1], [0.0] * 784).outputs["classes"].int64_val
