@@ -35,13 +35,6 @@ class TooLarge(InvalidArgument):
     http_status = 413
 
 
-class RequestTimeout(InvalidArgument):
-    """The client did not send its whole request body in time."""
-
-    http_status = 408
-    grpc_code = "DEADLINE_EXCEEDED"
-
-
 class ResourceExhausted(ServingError):
     """The server is overloaded (too many requests or request bytes in flight, a full batching
     queue); retry later."""

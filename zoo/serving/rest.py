@@ -41,12 +41,11 @@ from zoo.layout import MAX_VERSION, version_of
 from zoo.serving import metrics, tensors
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.admission import Admission, Ticket
-from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, RequestTimeout, ServingError, TooLarge
+from zoo.serving.errors import DeadlineExceeded, InvalidArgument, NotFound, ServingError, TooLarge
 from zoo.serving.manager import ModelManager, call_signature
 
 log = logging.getLogger("zoo.serving")
 MAX_BODY_BYTES = 64 * 2**20  # TF Serving's REST default is also large; `--max-body-mb` sets it
-BODY_TIMEOUT_S = 60.0  # the whole body must arrive within this (a 1 byte/s trickle holds nothing for long)
 DEFAULT_MAX_REQUESTS = 1024  # predict requests in flight at once (`--max-enqueued-requests`)
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                   r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -103,10 +102,11 @@ def _clip(text: str, limit: int = 80) -> str:
 
 def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
                batching: BatchingOptions | None = None, timeout_s: float | None = None,
-               admission: Admission | None = None, body_timeout_s: float | None = BODY_TIMEOUT_S):
+               admission: Admission | None = None):
     """The REST app over `manager`'s models; `batching` turns dynamic batching on, `timeout_s`
     bounds each predict request (504 after it), `admission` bounds the requests and bytes in
-    flight (429 beyond), `body_timeout_s` the time a client may take to send its body (408).
+    flight (429 beyond). (Slow headers and bodies are the HTTP protocol's to cut off:
+    `zoo.serving.http_server`.)
 
     The app counts the requests it could not answer because the server stopped first in
     `app.cut_off` (uvicorn cancels them when its shutdown grace period ends).
@@ -155,11 +155,10 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
                 raise NotFound(f"Unknown method {_clip(parts['verb'] or '(none)')!r}: use :predict, :classify or :regress.")
             declared = _declared_length(scope, max_body_bytes)
             ticket = admission.admit(declared or 0)
-            body = await _read_body(receive, max_body_bytes, None if declared is not None else ticket, body_timeout_s)
+            body = await _read_body(receive, max_body_bytes, None if declared is not None else ticket)
             content = await predict(parts, body)
         except ServingError as error:
             status, content = error.http_status, tensors.json_bytes({"error": error.message})
-            close = isinstance(error, RequestTimeout)  # the rest of a trickled body is not worth waiting for
         except _ClientGone:
             return
         except asyncio.CancelledError:  # the server's shutdown grace period ended first
@@ -321,27 +320,22 @@ def _declared_length(scope, limit: int) -> int | None:
     return int(declared)
 
 
-async def _read_body(receive, limit: int, ticket: Ticket | None, timeout_s: float | None) -> bytes:
-    """The whole body, which must arrive within `timeout_s`; a body without a Content-Length
-    counts its bytes against `ticket` as they come."""
+async def _read_body(receive, limit: int, ticket: Ticket | None) -> bytes:
+    """The whole body; one without a Content-Length counts its bytes against `ticket` as they
+    come. (A body that is too slow is answered 408 by the HTTP protocol.)"""
     body = bytearray()
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _ClientGone()
-                chunk = message.get("body", b"")
-                body += chunk
-                if len(body) > limit:
-                    raise TooLarge(f"Request body exceeds the server's limit of {limit:,} bytes.")
-                if ticket is not None:
-                    ticket.add(len(chunk))
-                if not message.get("more_body", False):
-                    return bytes(body)
-    except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within the server's {timeout_s:g} s "
-                             f"(--client-body-timeout-seconds; {len(body):,} bytes came).") from None
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone()
+        chunk = message.get("body", b"")
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"Request body exceeds the server's limit of {limit:,} bytes.")
+        if ticket is not None:
+            ticket.add(len(chunk))
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def _decode_json(raw: bytes) -> Any:

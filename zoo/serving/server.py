@@ -221,7 +221,8 @@ def _bind_rest(args: argparse.Namespace) -> socket.socket:
 def _protocol(args: argparse.Namespace):
     from zoo.serving.http_server import limited_protocol
 
-    return limited_protocol(int(args.max_header_kb * 1024), args.client_header_timeout_seconds)
+    return limited_protocol(int(args.max_header_kb * 1024), args.client_header_timeout_seconds,
+                            args.client_body_timeout_seconds)
 
 
 def _admission(args: argparse.Namespace):
@@ -297,5 +298,4 @@ def _rest_app(args: argparse.Namespace, manager, batching):
     from zoo.serving.rest import create_app
 
     return create_app(manager, max_body_bytes=int(args.max_body_mb * 2**20), batching=batching,
-                      timeout_s=args.request_timeout_seconds or None, admission=_admission(args),
-                      body_timeout_s=args.client_body_timeout_seconds)
+                      timeout_s=args.request_timeout_seconds or None, admission=_admission(args))
