@@ -49,13 +49,16 @@ def test_a_busy_port_is_reported_before_anything_is_announced(base, api, flag):
     assert "Traceback" not in result.stderr
 
 
-def test_workers_die_with_a_sigkilled_supervisor_and_the_port_is_free_again(base):
-    with running_server(base, "--workers", "2", "--port", "0") as (client, process):
+@pytest.mark.parametrize("when", ["serving", "starting"])
+def test_workers_die_with_a_sigkilled_supervisor_and_the_port_is_free_again(base, when):
+    """Killed while serving, or while its workers are still importing TensorFlow (before they
+    could ask to be told of their parent's death)."""
+    with running_server(base, "--workers", "2", "--port", "0", wait_ready=when == "serving") as (client, process):
         _wait(lambda: len(_worker_processes(process.pid)) == 2, 60, "two workers")
         workers = _worker_processes(process.pid)
         process.kill()
         process.wait(timeout=10)
-        _wait(lambda: not any(_alive(pid) for pid in workers), 30, "the orphaned workers to exit")
+        _wait(lambda: not any(_alive(pid) for pid in workers), 60, "the orphaned workers to exit")
         with socket.socket() as probe:  # the port can be bound again: nothing holds it
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", client.port))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 DEFAULT_REST_PORT = 8501
 WORKER_OPTIONS = "ZOO_SERVE_WORKER_OPTIONS"  # how `--workers` processes receive the command line
+SUPERVISOR_PID = "ZOO_SERVE_SUPERVISOR_PID"  # ... and whose child they are
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             os.environ[WORKER_OPTIONS] = json.dumps({key: value for key, value in vars(args).items()
                                                      if not callable(value)})
+            os.environ[SUPERVISOR_PID] = str(os.getpid())
             Supervisor(config, on_exit=stop_grpc, sockets=[rest_socket]).run()
     except KeyboardInterrupt:
         pass
@@ -247,7 +249,9 @@ def worker_app():
 def _exit_with_parent() -> None:
     """Stops this worker (gracefully, SIGTERM) when the `zoo serve` that started it dies, even by
     SIGKILL: an orphaned worker would keep the port and the next start would fail."""
-    parent = os.getppid()
+    # The supervisor's pid, from before this process started: a worker still importing
+    # TensorFlow when the supervisor was killed already has another parent by now.
+    parent = int(os.environ.get(SUPERVISOR_PID) or os.getppid())
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -256,7 +260,7 @@ def _exit_with_parent() -> None:
         except (OSError, AttributeError):
             pass
 
-    def watch() -> None:  # elsewhere (and as a fallback): notice the new parent
+    def watch() -> None:  # elsewhere, and if the parent died before the line above: notice it
         while os.getppid() == parent:
             time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGTERM)
