@@ -44,10 +44,11 @@ def limited_protocol(max_header_bytes: int = MAX_HEADER_BYTES, header_timeout_s:
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header size cap and deadlines for headers and bodies.
 
-    One timer per connection, armed only when a read leaves a request unfinished (so the common
-    request, whose headers and body arrive in one read, costs no timer): it closes a connection
-    whose headers are late, or whose refused body (413, 429) is still coming, and answers 408
-    for a body slower than `body_timeout_s`.
+    Everything happens after a read (`data_received`), from uvicorn's own state, and one timer
+    per connection is armed only when a read leaves a request unfinished: the common request,
+    whose headers and body arrive in one read, costs a few attribute checks and no timer. The
+    timer closes a connection whose headers are late, or whose refused body (413, 429) is still
+    coming, and answers 408 for a body slower than `body_timeout_s`.
     """
 
     def __init__(self, *args, max_header_bytes: int = MAX_HEADER_BYTES, header_timeout_s: float = HEADER_TIMEOUT_S,
@@ -56,86 +57,75 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.max_header_bytes, self.header_timeout_s, self.body_timeout_s = \
             max_header_bytes, header_timeout_s, body_timeout_s
         self._header_bytes = 0
-        self._awaiting_headers = True  # until the first request's headers are complete
-        self._awaiting_body = False  # a request's headers are in, its body is not yet complete
+        self._counted = None  # the request (scope) whose header bytes are being counted
         self._timer = None
+        self._timed = None  # what the timer is for: (state, request)
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._arm(self.header_timeout_s)  # a client that connects and never sends a byte
+        self._arm("headers", None)  # a client that connects and never sends a byte
 
     def connection_lost(self, exc) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
+
+    def _state(self) -> tuple[str, object]:
+        """(what the connection waits for, the request it concerns): "headers" (no request, or
+        its headers are incomplete), "body" (the app waits for the rest of the body), "drain"
+        (a body nobody reads any more is still coming), "idle" (after a dropped body) or
+        "answering"."""
+        scope, cycle = self.scope, self.cycle
+        if scope is None or "method" not in scope:  # uvicorn sets the method when headers complete
+            return "headers", scope
+        if cycle is None or not cycle.more_body:
+            return ("idle" if cycle is not None and cycle.response_complete else "answering"), cycle
+        return ("drain" if cycle.response_complete or cycle.response_started else "body"), cycle
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.transport.is_closing():
             return
-        if self._awaiting_headers:
-            # Whatever arrived while the headers are still incomplete is header bytes (at most
-            # one read more than the limit is ever held, whatever the client sends).
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_bytes:
-                self._refuse(431, "Request Header Fields Too Large",
-                             f"The request line and headers exceed the server's limit of "
-                             f"{self.max_header_bytes:,} bytes.")
-            elif self._timer is None:
-                self._arm(self.header_timeout_s)
-        elif self._awaiting_body and self._timer is None:
-            self._arm(self.body_timeout_s)
+        scope = self.scope
+        if scope is not None and "method" in scope:  # headers complete: the common case ends here
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and self._timer is None:
+                self._arm(*self._state())
+            return
+        # Whatever arrived while a request's headers are incomplete is header bytes (at most one
+        # read more than the limit is ever held, whatever the client sends).
+        if self._counted is not scope:
+            self._counted, self._header_bytes = scope, 0
+        self._header_bytes += len(data)
+        if self._header_bytes > self.max_header_bytes:
+            self._refuse(431, "Request Header Fields Too Large", f"The request line and headers exceed the "
+                                                                 f"server's limit of {self.max_header_bytes:,} bytes.")
+        elif self._timer is None or self._timed != ("headers", scope):
+            self._arm("headers", scope)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._awaiting_headers, self._header_bytes = True, 0
-
-    def on_headers_complete(self) -> None:
-        self._awaiting_headers, self._awaiting_body = False, True
-        self._disarm()
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._awaiting_body = False
-        self._disarm()
-        if self.cycle is not None and self.cycle.response_complete:
-            # The end of a body nobody reads any more (answered early). uvicorn's keep-alive
-            # timer was cancelled by its bytes and is not set again: the next request must
-            # start within the header deadline.
-            self._arm(self.header_timeout_s)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._awaiting_body and not self.transport.is_closing():
-            # Answered before its body was read (413, 429): the parser reads the rest and drops
-            # it, so the client sees the answer rather than a reset, but only for so long.
-            self._disarm()
-            self._arm(self.header_timeout_s)
-
-    def _arm(self, seconds: float) -> None:
-        self._timer = self.loop.call_later(seconds, self._deadline)
-
-    def _disarm(self) -> None:
+    def _arm(self, state: str, request) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+        self._timed = (state, request)
+        seconds = self.body_timeout_s if state == "body" else self.header_timeout_s
+        self._timer = self.loop.call_later(seconds, self._deadline)
 
     def _deadline(self) -> None:
         self._timer = None
         if self.transport.is_closing():
             return
-        if self._awaiting_body and self.cycle is not None and not self.cycle.response_started:
+        state, request = self._state()
+        if (state, request) != self._timed and state != "idle":
+            if state != "answering":  # a newer request or stage than the timer was for: its own deadline
+                self._arm(state, request)
+            return
+        if state == "body":
             # The app is waiting for the body: answer for it. Closing the connection tells the
             # app the client is gone, so it sends nothing of its own.
             self._refuse(408, "Request Timeout", f"The request body did not arrive within the server's "
                                                  f"{self.body_timeout_s:g} s (--client-body-timeout-seconds).")
-            return
-        # Otherwise close unless a request is being answered (its run time has a deadline of its
-        # own): the client never finished a request's headers, never finished a body nobody
-        # reads any more, or never started another request after that.
-        answering = not self._awaiting_headers and self.cycle is not None and not self.cycle.response_complete \
-            and not self._awaiting_body
-        if not answering:
+        elif state != "answering":  # late headers, a dropped body still coming, or idle after it
             self.transport.close()
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
@@ -143,7 +133,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, reason.encode(), len(body), body))
         self.transport.close()
-        self._disarm()
 
 
 class Server(uvicorn.Server):
