@@ -225,3 +225,24 @@ def test_a_grpc_request_past_the_in_flight_bytes_is_resource_exhausted(server):
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "(--max-in-flight-mb): retry later" in raised.value.details()
     assert grpc_predict(client.grpc_port, [1, 28, 28, 1], [0.0] * 784).outputs["classes"].int64_val
+
+
+def test_a_busy_keep_alive_connection_outlives_the_header_timeout(server):
+    """The header deadline is for requests that do not finish, not for a connection's age: one
+    connection sending requests back to back for 3 s (the deadline is 1 s) is never cut off."""
+    import http.client
+
+    client, _ = server
+    connection = http.client.HTTPConnection("127.0.0.1", client.port, timeout=30)
+    body = json.dumps({"instances": [IMAGE]})
+    deadline, answered = time.monotonic() + 3, 0
+    try:
+        while time.monotonic() < deadline:
+            connection.request("POST", PREDICT, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+            answered += 1
+    finally:
+        connection.close()
+    assert answered > 10

@@ -90,8 +90,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         scope = self.scope
         if scope is not None and "method" in scope:  # headers complete: the common case ends here
             cycle = self.cycle
-            if cycle is not None and cycle.more_body and self._timer is None:
-                self._arm(*self._state())
+            if cycle is not None and cycle.more_body:
+                if self._timer is None or self._timed[0] == "headers":
+                    self._arm(*self._state())  # the body is late, or a refused one still comes
+            elif self._timer is not None and self._timed[0] != "drain":
+                # The request is complete: between requests, uvicorn's keep-alive timeout rules.
+                self._timer.cancel()
+                self._timer = None
             return
         # Whatever arrived while a request's headers are incomplete is header bytes (at most one
         # read more than the limit is ever held, whatever the client sends).
@@ -116,17 +121,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         state, request = self._state()
-        if (state, request) != self._timed and state != "idle":
-            if state != "answering":  # a newer request or stage than the timer was for: its own deadline
-                self._arm(state, request)
-            return
-        if state == "body":
-            # The app is waiting for the body: answer for it. Closing the connection tells the
-            # app the client is gone, so it sends nothing of its own.
-            self._refuse(408, "Request Timeout", f"The request body did not arrive within the server's "
-                                                 f"{self.body_timeout_s:g} s (--client-body-timeout-seconds).")
-        elif state != "answering":  # late headers, a dropped body still coming, or idle after it
+        if state == "idle" and self._timed[0] == "drain":
+            # A dropped body ended and nothing came since; its bytes had cancelled uvicorn's
+            # keep-alive timer, which is not set again.
             self.transport.close()
+        elif (state, request) == self._timed:
+            if state == "body":
+                # The app is waiting for the body: answer for it. Closing the connection tells
+                # the app the client is gone, so it sends nothing of its own.
+                self._refuse(408, "Request Timeout", f"The request body did not arrive within the server's "
+                                                     f"{self.body_timeout_s:g} s (--client-body-timeout-seconds).")
+            elif state in ("headers", "drain"):  # late headers, or a dropped body still coming
+                self.transport.close()
+        elif state in ("headers", "body", "drain"):  # a newer request or stage: its own deadline
+            self._arm(state, request)
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         body = tensors.json_bytes({"error": message})
