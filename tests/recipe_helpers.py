@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
-RECIPES = sorted(path.stem for path in RECIPES_DIR.glob("*.py"))
+RECIPES = sorted(path.stem for path in RECIPES_DIR.glob("*.py") if not path.stem.startswith("_"))
 
 
 def recipe(name: str) -> dict:

@@ -11,6 +11,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import runpy
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import zoo
+from zoo import console
 from zoo.registry import UnknownModelError, get_spec
 
 
@@ -88,11 +91,29 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def recipe_dirs() -> list[Path]:
-    """Where `zoo train NAME` looks: $ZOO_RECIPES, ./recipes, then this checkout's recipes/."""
+    """Where `zoo train NAME` looks: $ZOO_RECIPES, ./recipes, then the installed `zoo.recipes`."""
+    import zoo.recipes
+
     dirs = [Path(os.environ["ZOO_RECIPES"])] if os.environ.get("ZOO_RECIPES") else []
-    dirs += [Path("recipes"), Path(zoo.__file__).resolve().parents[1] / "recipes"]
+    dirs += [Path("recipes"), Path(zoo.recipes.__file__).resolve().parent]
     return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in
             [e.resolve() for e in dirs[:i]]]
+
+
+def available_recipes() -> dict[str, tuple[Path, str]]:
+    """{name: (script, its one-line summary)} over `recipe_dirs()`, the first found winning; read
+    from each script's docstring without running it."""
+    found: dict[str, tuple[Path, str]] = {}
+    for directory in recipe_dirs():
+        for path in sorted(directory.glob("*.py")):
+            if path.stem.startswith("_") or path.stem in found:
+                continue
+            try:
+                doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                doc = ""
+            found[path.stem] = (path, doc.strip().split("\n")[0].rstrip("."))
+    return found
 
 
 def find_recipe(name: str) -> Path:
@@ -102,16 +123,29 @@ def find_recipe(name: str) -> Path:
         if path.is_file():
             return path
         raise LookupError(f"No recipe file {name!r}.")
-    for directory in recipe_dirs():
-        if (directory / f"{name}.py").is_file():
-            return directory / f"{name}.py"
-    available = sorted({p.stem for d in recipe_dirs() for p in d.glob("*.py") if not p.stem.startswith("_")})
-    raise LookupError(f"No recipe named {name!r}. Available: {', '.join(available) or 'none found'} "
+    recipes = available_recipes()
+    if name in recipes:
+        return recipes[name][0]
+    close = difflib.get_close_matches(name, recipes, n=3)
+    hint = f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise LookupError(f"No recipe named {name!r}. {hint}Available: {', '.join(recipes) or 'none found'} "
                       f"(looked in {', '.join(str(d) for d in recipe_dirs()) or './recipes'}; "
-                      "set ZOO_RECIPES to a directory of recipes).")
+                      "`zoo train` lists them; set ZOO_RECIPES to a directory of your own).")
+
+
+def _print_recipes() -> int:
+    recipes = available_recipes()
+    width = max(map(len, recipes), default=0)
+    print("Recipes (`zoo train NAME --help` shows a recipe's flags):")
+    for name, (_, summary) in recipes.items():
+        print(f"  {name.ljust(width)}  {summary}")
+    print("Example: zoo train lenet_mnist --dataset digits   (bundled data, no download)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.recipe is None:
+        return _print_recipes()
     try:
         path = find_recipe(args.recipe)
     except LookupError as error:
@@ -131,7 +165,9 @@ def _train(args: argparse.Namespace) -> int:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoo", description="Keras Zoo: reference Keras 3 models behind one call.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {zoo.__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {getattr(zoo, '__version__', '?')}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's own start-up and log lines (or set ZOO_LOG_LEVEL=debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     listing = commands.add_parser("list", help="list the catalog's models",
@@ -151,9 +187,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="run a training recipe",
-        description="Run a recipe from recipes/ (or a path to one); everything after the name "
-                    "goes to the recipe: `zoo train lenet_mnist --help` lists its flags.")
-    train.add_argument("recipe", metavar="RECIPE", help="e.g. lenet_mnist, or path/to/recipe.py")
+        description="Run a training recipe by name (`zoo train` lists them) or by path; everything "
+                    "after the name goes to the recipe: `zoo train lenet_mnist --help` lists its flags.")
+    train.add_argument("recipe", metavar="RECIPE", nargs="?",
+                       help="e.g. lenet_mnist, or path/to/recipe.py; none: list the recipes")
     train.add_argument("args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     train.set_defaults(run=_train)
 
@@ -190,8 +227,31 @@ def _serving_server():
     return server
 
 
+def _shadowed() -> str | None:
+    """What shadows the package when `zoo` was imported from a directory that is not it.
+
+    A directory named `zoo` without an `__init__.py` in the current directory (a project, or
+    the parent of a clone named `zoo`) becomes a namespace package that wins over an editable
+    install; the package's modules still load, but `zoo/__init__.py` never runs.
+    """
+    package = sys.modules.get("zoo")
+    if package is None or getattr(package, "__file__", None):
+        return None
+    places = [str(p) for p in getattr(package, "__path__", [])]
+    return (f"`import zoo` found the directory {places[0] if places else '?'} (no __init__.py), not the Keras "
+            "Zoo package: a directory named `zoo` where Python looks first (usually the current directory) "
+            "shadows it. Run from another directory or rename that one; a regular `pip install .` is not "
+            "shadowed this way.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    problem = _shadowed()
+    if problem:
+        print(f"zoo: error: {problem}", file=sys.stderr)
+        return 2
     args = make_parser().parse_args(argv)
+    if args.verbose:
+        console.set_verbose()
     try:
         return args.run(args)
     except UnknownModelError as error:

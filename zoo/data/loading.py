@@ -52,14 +52,17 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
     """
     if name in BUNDLED:
         importlib.import_module(BUNDLED[name])
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(
-            f"No TFDS dataset named {name!r}. Bundled offline datasets: "
-            f"{', '.join(sorted(BUNDLED))}; TFDS' catalog: "
-            "https://www.tensorflow.org/datasets/catalog/overview") from error
-    _prepare(builder, name, data_dir)
+    # A bundled dataset not yet prepared makes TFDS warn that its folder "has no
+    # dataset_info.json": true, and about to be fixed by preparing it.
+    with _absl_warnings_off() if name in BUNDLED else contextlib.nullcontext():
+        try:
+            builder = tfds.builder(name, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError as error:
+            raise ValueError(
+                f"No TFDS dataset named {name!r}. Bundled offline datasets: "
+                f"{', '.join(sorted(BUNDLED))}; TFDS' catalog: "
+                "https://www.tensorflow.org/datasets/catalog/overview") from error
+        _prepare(builder, name, data_dir)
     if not builder.info.splits:  # another process prepared it while this one waited: read it anew
         builder = tfds.builder(name, data_dir=data_dir)
     read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1)
@@ -74,7 +77,13 @@ def _prepare(builder, name: str, data_dir: str | None) -> None:
         return
     try:
         with _one_process_at_a_time(data_dir or tfds.core.constants.DATA_DIR, name), _fail_fast_downloads():
-            builder.download_and_prepare()
+            if builder.is_prepared():  # another process prepared it while this one waited
+                return
+            if name in BUNDLED:
+                with _quiet_bundled_preparation(builder, name):
+                    builder.download_and_prepare()
+            else:
+                builder.download_and_prepare()
     except (OSError, tfds.download.DownloadError) as error:
         where = data_dir or tfds.core.constants.DATA_DIR
         offline = OFFLINE_ALTERNATIVE.get(name.split("/")[0].split(":")[0])  # "wine_quality/red"
@@ -109,6 +118,39 @@ def _one_process_at_a_time(data_dir: str, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _quiet_bundled_preparation(builder, name: str) -> Iterator[None]:
+    """Says in one line what happens to a bundled dataset on first use, instead of TFDS'
+    "Downloading and preparing dataset Unknown size ..." banner, its "no dataset_info.json"
+    warning and its shuffling bars: nothing is downloaded, and it takes a second."""
+    import io
+
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    print(f"Preparing the bundled {BUNDLED_KINDS[name]} dataset {name!r} (from data installed with "
+          f"scikit-learn) in {builder.data_dir}: once, later runs read it from there.", flush=True)
+    bars = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tfds.display_progress_bar(bars)
+
+
+@contextlib.contextmanager
+def _absl_warnings_off() -> Iterator[None]:
+    import logging
+
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logger.setLevel(level)
 
 
 @contextlib.contextmanager

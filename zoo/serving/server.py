@@ -269,7 +269,9 @@ def _exit_with_parent() -> None:
 
 
 def _configure(args: argparse.Namespace) -> None:
-    import tensorflow as tf
+    from zoo import console
+
+    tf = console.import_tensorflow()  # first: later imports would print TensorFlow's start-up lines
 
     process = " [%(process)d]" if args.workers > 1 else ""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(name)s{process} %(levelname)s %(message)s")

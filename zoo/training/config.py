@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from zoo import console
 from zoo.layout import is_model_name
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -130,8 +131,10 @@ def parse_config(config_class: type[RecipeConfig], argv: Sequence[str] | None = 
     """
     parser = build_parser(config_class, description=description, prog=prog)
     args = parser.parse_args(argv)
+    if args.verbose:
+        console.set_verbose()
     given = {name: value for name, value in vars(args).items()
-             if name != "set" and value is not None}
+             if name not in ("set", "verbose") and value is not None}
     fields = {field.name: field for field in dataclasses.fields(config_class)}
     hints = typing.get_type_hints(config_class)
     model_config: dict[str, Any] = {}
@@ -194,6 +197,8 @@ def build_parser(config_class: type[RecipeConfig], *, description: str | None = 
                              "mirrored on several GPUs, one_device on one, default on CPU)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override any config field or model config key; repeatable")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's own start-up and log lines (or set ZOO_LOG_LEVEL=debug)")
     return parser
 
 

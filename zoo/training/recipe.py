@@ -34,13 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+
+from zoo import console
+
+tf = console.import_tensorflow()  # before zoo.data and Keras import it noisily
 
 import zoo
 from zoo import data as zoo_data
 from zoo import export as zoo_export
 from zoo.training import multi_worker, report
 from zoo.training.config import RecipeConfig
+from zoo.training.script import RunError
 from zoo.training.strategy import select_strategy, split_cpu, strategy_name
 
 
@@ -173,8 +177,15 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
         keras.callbacks.ModelCheckpoint(str(out_dir / "model.keras")),
         backup,
     ]
-    if config.progress == "epochs":
-        callbacks.append(report.EpochProgress(config.epochs))
+    # Keras' live bar on a terminal or in a notebook; plain lines where output is kept (a pipe,
+    # a file, CI) and from each of several workers (their bars would interleave).
+    live = console.is_terminal() and role is None
+    if config.progress == "epochs":  # many one-step epochs: one bar, or about 10 lines
+        callbacks.append(report.EpochProgress(config.epochs) if live
+                         else report.EpochLines(config.epochs, every=max(1, config.epochs // 10)))
+    elif config.progress == "batches" and not live:
+        prefix = f"{multi_worker.describe(role)}: " if role is not None else ""
+        callbacks.append(report.EpochLines(config.epochs, prefix=prefix))
     if resumed_at is not None and resumed_at >= config.epochs:
         print(f"Resuming from the backup in {backup_dir}: training had finished ({resumed_at} epochs), "
               "so this run evaluates and exports the trained weights", flush=True)
@@ -182,8 +193,7 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
         print(f"Resuming from the backup in {backup_dir}" + (f" after epoch {resumed_at}" if resumed_at else ""),
               flush=True)
     start = time.perf_counter()
-    # Several workers: one line per epoch each (progress bars from every worker interleave).
-    verbose = 0 if config.progress != "batches" else (2 if role is not None else "auto")
+    verbose = "auto" if config.progress == "batches" and live else 0
     with multi_worker.keras_multi_worker_fix(strategy):
         try:
             model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
@@ -240,12 +250,6 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
               f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
               f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
     return RunResult(model, metrics, history, out_dir, export_path, seconds, summary, data)
-
-
-class RunError(Exception):
-    """A run cannot go on for a reason the user can fix (a diverged loss, an export directory
-    that cannot be written, a backup made with other settings): `run_script` prints the message
-    alone and exits 1, and nothing is exported."""
 
 
 BACKUP_CONFIG = "zoo_config.json"  # beside Keras' backup: the config that made its weights
@@ -397,22 +401,3 @@ def _as_serving_input(examples: np.ndarray, input_spec, model) -> np.ndarray:
     """Raw test examples in the dtype the exported signature takes."""
     dtype = (input_spec or zoo_export.model_input_spec(model)).dtype
     return examples if dtype == tf.string else examples.astype(dtype.as_numpy_dtype)
-
-
-def run_script(main: Callable[[], Any]) -> int:
-    """Runs a recipe's `main` as a script: expected failures print one clear line, exit 1.
-
-    A dataset that is not available offline, a strategy that cannot train, or a TF_CONFIG
-    that describes no usable cluster is the user's situation to fix, not a bug: it gets its
-    message without a traceback.
-
-    Example:
-        >>> if __name__ == "__main__":  # doctest: +SKIP
-        ...     raise SystemExit(run_script(main))
-    """
-    try:
-        main()
-    except (zoo_data.DatasetUnavailableError, NotImplementedError, multi_worker.TFConfigError, RunError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
+from zoo import console
+
+tf = console.import_tensorflow()
 
 from zoo.training.config import STRATEGIES
 

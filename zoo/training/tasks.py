@@ -6,7 +6,10 @@ the same way); what differs between recipes is their config.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from zoo import console
+
+tf = console.import_tensorflow()
+
 import tensorflow_datasets as tfds
 
 from zoo import data
