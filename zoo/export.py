@@ -37,7 +37,8 @@ import tensorflow as tf
 
 import zoo
 from zoo.heads import HEADS, head_of, model_input_spec  # noqa: F401  (public here too)
-from zoo.layout import check_export_target, list_versions  # noqa: F401  (public here too)
+from zoo.layout import (  # noqa: F401  (check_export_target, list_versions, read_card: public here too)
+    ASSETS_EXTRA, CARD_FILE, DEFAULT_SIGNATURE, WARMUP_FILE, check_export_target, list_versions, read_card)
 
 OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "binary_logits": ("logits", "probabilities", "classes"),
@@ -45,9 +46,7 @@ OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
            "normal": ("mean", "std"), "mean_std": ("mean", "std"), "values": ("predictions",)}
 MC_OUTPUTS = {"logits": ("probabilities", "classes", "entropy"),
               "normal": ("mean", "std", "aleatoric_std", "epistemic_std")}
-CARD_FILE = "model_card.json"
-WARMUP_FILE = "tf_serving_warmup_requests"
-SIGNATURE = "serving_default"
+SIGNATURE = DEFAULT_SIGNATURE
 
 
 def next_version(model_dir: str | os.PathLike) -> int:
@@ -116,7 +115,7 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     staging = parent / f".{version}.incomplete-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples, target_scale)
-        extra = staging / "assets.extra"
+        extra = staging / ASSETS_EXTRA
         extra.mkdir()
         outputs = list(MC_OUTPUTS[head] if mc_samples else OUTPUTS[head])
         full_card = {"name": name, "version": version, "head": head, "outputs": outputs,
@@ -242,11 +241,6 @@ def write_warmup_requests(path: Path, model_name: str, input_name: str, inputs) 
                 predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     return len(batches)
-
-
-def read_card(version_dir: str | os.PathLike) -> dict[str, Any]:
-    """The model card stored in an export's `assets.extra/`."""
-    return json.loads((Path(version_dir) / "assets.extra" / CARD_FILE).read_text())
 
 
 def library_versions() -> dict[str, str]:

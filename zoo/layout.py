@@ -12,9 +12,17 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+# Inside a version directory: TF Serving's own names, and the zoo's card beside its warm-up file.
+DEFAULT_SIGNATURE = "serving_default"
+ASSETS_EXTRA = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"  # PredictionLog records TF Serving replays at load
+CARD_FILE = "model_card.json"
 
 MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving's protos
 _VERSION = re.compile(r"[0-9]{1,19}")
@@ -90,3 +98,26 @@ def check_export_target(export_dir: str | os.PathLike, name: str) -> Path:
         raise ValueError(f"Cannot export to {str(target)!r}: {str(existing)!r} is not writable. "
                          "Pass --export-dir a directory you can write to.")
     return target
+
+
+def warmup_path(version_dir: str | os.PathLike) -> Path:
+    """Where an export keeps the warm-up requests TF Serving (and `zoo serve`) replay."""
+    return Path(version_dir) / ASSETS_EXTRA / WARMUP_FILE
+
+
+def card_path(version_dir: str | os.PathLike) -> Path:
+    return Path(version_dir) / ASSETS_EXTRA / CARD_FILE
+
+
+def read_card(version_dir: str | os.PathLike) -> dict[str, Any]:
+    """The model card stored in an export's `assets.extra/` (what the zoo knows about the model:
+    its head, outputs, signature, training data, metrics); {} for an export made elsewhere.
+
+    Example:
+        >>> read_card("/nonexistent/lenet/1")
+        {}
+    """
+    try:
+        return json.loads(card_path(version_dir).read_text())
+    except FileNotFoundError:
+        return {}

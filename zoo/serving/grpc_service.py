@@ -21,6 +21,7 @@ from zoo.serving import metrics, tensors
 from zoo.serving.admission import Admission
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.errors import InvalidArgument, ServingError
+from zoo.layout import DEFAULT_SIGNATURE
 from zoo.serving.manager import ModelManager
 
 DEFAULT_GRPC_PORT = 8500
@@ -87,7 +88,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+        response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         for name, value in outputs.items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
         return response

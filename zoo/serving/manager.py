@@ -32,12 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoo.layout import is_model_name, list_versions
+from zoo.layout import DEFAULT_SIGNATURE, is_model_name, list_versions, warmup_path
 from zoo.serving.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger("zoo.serving")
 
-DEFAULT_SIGNATURE = "serving_default"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit too
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 MAX_RETRY_DELAY_S = 30.0  # the longest back-off between two loads of a version that failed
@@ -524,7 +523,7 @@ def replay_warmup(servable: Servable) -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = servable.path / "assets.extra" / "tf_serving_warmup_requests"
+    path = warmup_path(servable.path)
     if not path.exists():
         return 0
     count = 0

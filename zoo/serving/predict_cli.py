@@ -8,14 +8,18 @@ answer readably.
 
 With no input file it sends the export's first TF Serving warm-up example (a real test
 input the recipe stored in `assets.extra/`), so a freshly trained model can be tried at once.
-A JSON file is sent as is (a full TF Serving request body); an image is read as the model's
-input shape (grayscale for one channel, resized to fit).
+A JSON file is sent as is (a full TF Serving request body, `inputs` or `instances`); a .npy
+array as `inputs`. An image in any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP) is
+made into what the served signature declares: grayscale or RGB, padded to its aspect ratio
+and resized, and inverted when the model was trained on light-on-dark images and this one is
+dark-on-light (a digit drawn in black on white, for MNIST models); each change is reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import socket
 import subprocess
@@ -26,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from zoo._lazy import lazy_import
-from zoo.layout import list_versions, version_of
+from zoo.layout import DEFAULT_SIGNATURE, list_versions, read_card, version_of, warmup_path
 
 np = lazy_import("numpy")  # `zoo --help` and `zoo list` stay fast: numpy loads on first use
 
@@ -47,28 +51,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
+@dataclasses.dataclass
+class Signature:
+    """What a client needs to know about a served signature to build a request and read the
+    answer: from the server's metadata (TF Serving's format) or an export's card."""
+
+    input_name: str | None
+    input_shape: tuple[int | None, ...] | None  # per example, without the batch axis
+    input_dtype: str
+    outputs: list[str]
+    card: dict
+
+    @classmethod
+    def from_metadata(cls, metadata: dict, signature_name: str | None) -> Signature:
+        """From `GET /v1/models/NAME/metadata` (TF Serving's JSON; the zoo's card when present)."""
+        defs = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
+        signature = defs.get(signature_name or DEFAULT_SIGNATURE, {})
+        inputs = signature.get("inputs", {})
+        name, spec = next(iter(inputs.items())) if len(inputs) == 1 else (None, {})
+        dims = spec.get("tensor_shape", {}).get("dim")
+        shape = None if dims is None or spec.get("tensor_shape", {}).get("unknown_rank") else \
+            tuple(None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in dims[1:])
+        return cls(name, shape, _DTYPES.get(spec.get("dtype"), "float32"), sorted(signature.get("outputs", {})),
+                   metadata.get("metadata", {}).get("zoo_card", {}))
+
+    @classmethod
+    def from_card(cls, card: dict) -> Signature:
+        signature = card.get("signature", {})
+        shape = signature.get("input_shape")
+        return cls(signature.get("input"), None if shape is None else tuple(shape[1:]),
+                   signature.get("input_dtype", "float32"), list(card.get("outputs", [])), card)
+
+
+_DTYPES = {"DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16", "DT_UINT8": "uint8",
+           "DT_INT8": "int8", "DT_INT32": "int32", "DT_INT64": "int64", "DT_STRING": "string"}
+
+
 def predict(args: argparse.Namespace) -> int:
     try:
         if args.local:
-            answer = _local(Path(args.model), args)
+            name, answer, signature, notes = _local(Path(args.model), args)
         elif args.model_base_path:
             with temporary_server(args.model_base_path) as url:
-                answer = _remote(url, args, base=Path(args.model_base_path))
+                name, answer, signature, notes = _remote(url, args, base=Path(args.model_base_path))
         else:
-            answer = _remote(args.server, args)
+            name, answer, signature, notes = _remote(args.server, args)
     except (OSError, ValueError, RuntimeError) as error:
         print(f"zoo predict: error: {error}", file=sys.stderr)
         return 1
-    name = args.model
-    if args.local:  # saved_models/lenet/1 -> lenet
-        path = Path(args.model)
-        name = path.parent.name if version_of(path.name) is not None else path.name
-    print(json.dumps(answer, indent=1) if args.json else describe_answer(name, answer))
+    for note in notes:
+        print(f"{Path(args.input).name if args.input else 'input'}: {note}", file=sys.stderr)
+    print(json.dumps(answer, indent=1) if args.json else describe_answer(name, answer, signature))
     return 0
 
 
-def _request_body(args, input_name: str | None, export_dir: Path | None) -> dict:
+def _request_body(args, signature: Signature, export_dir: Path | None) -> tuple[dict, list[str]]:
+    """The request to send, and notes on what was done to an image to make it."""
     body: dict = {}
+    notes: list[str] = []
     if args.input is None:
         if export_dir is None:
             raise ValueError("Give an INPUT file: the default example comes from the export's warm-up "
@@ -79,28 +119,49 @@ def _request_body(args, input_name: str | None, export_dir: Path | None) -> dict
         path = Path(args.input)
         if not path.is_file():
             raise ValueError(f"No input file {str(path)!r}: expected an image, a .npy array or a JSON request.")
-        if path.suffix == ".json":
-            body = json.loads(path.read_text())
-        elif path.suffix == ".npy":
-            body["inputs"] = np.load(path).tolist()
+        if path.suffix.lower() == ".json":
+            try:
+                body = json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as error:
+                raise ValueError(f"{str(path)!r} is not a JSON request ({error}).") from None
+        elif path.suffix.lower() == ".npy":
+            body["inputs"] = np.load(path, allow_pickle=False).tolist()
         else:
-            body["inputs"] = read_image(path, export_dir).tolist()
+            from zoo.serving.images import read_image
+
+            if signature.input_dtype == "string":
+                raise ValueError(f"The model takes text (a string input), not images: {str(path)!r} cannot "
+                                 "be sent; write a JSON request instead.")
+            batch, notes = read_image(path, shape=signature.input_shape, dtype=signature.input_dtype,
+                                      background=signature.card.get("dataset", {}).get("background"))
+            body["inputs"] = batch.tolist()
     if args.signature:
         body["signature_name"] = args.signature
-    return body
+    return body, notes
 
 
-def _remote(url: str, args, base: Path | None = None) -> dict:
+def _remote(url: str, args, base: Path | None = None):
     export_dir = _latest_version(base / args.model) if base is not None else None
-    body = _request_body(args, None, export_dir)
-    path = f"/v1/models/{args.model}" + (f"/versions/{args.version}" if args.version else "") + ":predict"
-    request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(), method="POST",
+    if args.input is None and export_dir is None:
+        _request_body(args, Signature(None, None, "float32", [], {}), None)  # says what to give instead
+    model_path = f"/v1/models/{args.model}" + (f"/versions/{args.version}" if args.version else "")
+    signature = Signature.from_metadata(_call(url, model_path + "/metadata"), args.signature)
+    body, notes = _request_body(args, signature, export_dir)
+    return args.model, _call(url, model_path + ":predict", body), signature, notes
+
+
+def _call(url: str, path: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method="GET" if body is None else "POST",
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        message = json.loads(error.read() or b"{}").get("error", error.reason)
+        try:
+            message = json.loads(error.read() or b"{}").get("error", error.reason)
+        except ValueError:
+            message = error.reason
         raise RuntimeError(f"The server answered {error.code}: {message}") from None
     except urllib.error.URLError as error:
         raise RuntimeError(f"No server at {url} ({error.reason}). Start one with `zoo serve "
@@ -108,20 +169,26 @@ def _remote(url: str, args, base: Path | None = None) -> dict:
                            "for this request.") from None
 
 
-def _local(version_dir: Path, args) -> dict:
-    import tensorflow as tf
+def _local(version_dir: Path, args):
+    from zoo import console
 
+    tf = console.import_tensorflow()
     from zoo.serving import tensors
     from zoo.serving.manager import Servable, call_signature
 
     if not (version_dir / "saved_model.pb").exists():
         version_dir = _latest_version(version_dir)
-    body = _request_body(args, None, version_dir)
+    signature = Signature.from_card(read_card(version_dir))
+    body, notes = _request_body(args, signature, version_dir)
     servable = Servable(version_dir.parent.name, version_of(version_dir.name) or 0, version_dir,
                         loaded=tf.saved_model.load(str(version_dir)))
     function = servable.signature(body.get("signature_name"))
     inputs, request_format = tensors.parse_predict_request(body, function)
-    return tensors.format_predict_response(call_signature(function, inputs), request_format)
+    answer = tensors.format_predict_response(call_signature(function, inputs), request_format)
+    if not signature.outputs:
+        signature.outputs = sorted(function.structured_outputs)
+    name = version_dir.parent.name if version_of(version_dir.name) is not None else version_dir.name
+    return name, answer, signature, notes
 
 
 def _latest_version(model_dir: Path) -> Path:
@@ -133,10 +200,12 @@ def _latest_version(model_dir: Path) -> Path:
 
 def warmup_example(version_dir: Path) -> tuple[str, np.ndarray]:
     """(input name, a one-example batch) from an export's first TF Serving warm-up request."""
-    import tensorflow as tf
+    from zoo import console
+
+    tf = console.import_tensorflow()  # the PredictionLog protos are TensorFlow's
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = version_dir / "assets.extra" / "tf_serving_warmup_requests"
+    path = warmup_path(version_dir)
     if not path.exists():
         raise ValueError(f"{str(version_dir)!r} has no warm-up requests to take an example from; give an INPUT file.")
     record = next(iter(tf.data.TFRecordDataset(str(path)).take(1)))
@@ -145,38 +214,46 @@ def warmup_example(version_dir: Path) -> tuple[str, np.ndarray]:
     return name, tf.make_ndarray(proto)
 
 
-def read_image(path: Path, export_dir: Path | None) -> np.ndarray:
-    """An image file as a one-example batch; resized and converted to the export's input shape."""
-    import tensorflow as tf
-
-    image = tf.io.decode_image(path.read_bytes(), expand_animations=False)
-    if export_dir is not None:
-        from zoo.export import read_card
-
-        shape = read_card(export_dir)["signature"]["input_shape"][1:]
-        if len(shape) == 3:
-            if shape[2] == 1 and image.shape[-1] != 1:
-                image = tf.image.rgb_to_grayscale(image[..., :3])
-            image = tf.image.resize(image, shape[:2])
-    return tf.cast(image, tf.float32).numpy()[None]
-
-
-def describe_answer(model: str, answer: dict) -> str:
-    """A readable summary: each example's class and confidence when the model classifies."""
+def _columns(answer: dict, names: list[str]) -> dict | None:
+    """Any answer format as {output: per-example values}: columnar (`outputs`, a dict or, for one
+    output, the bare list) and row (`predictions`, dicts or bare values)."""
     outputs = answer.get("outputs", answer.get("predictions"))
-    if isinstance(outputs, dict) and "classes" in outputs:
+    if isinstance(outputs, dict):
+        return outputs
+    if isinstance(outputs, list) and outputs and all(isinstance(row, dict) for row in outputs):
+        return {key: [row.get(key) for row in outputs] for key in outputs[0]}
+    if isinstance(outputs, list) and len(names) == 1:
+        return {names[0]: outputs}
+    return None
+
+
+def describe_answer(model: str, answer: dict, signature: Signature | None = None) -> str:
+    """A readable summary, the same for every request format: each example's class with its
+    top probabilities when the model classifies, mean ± std when it regresses.
+
+    Example:
+        >>> describe_answer("lenet", {"outputs": {"classes": [7], "probabilities": [[0.0] * 7 + [1.0, 0.0, 0.0]]}})
+        'lenet: example 0: class 7 (7: 1.000, 9: 0.000, 8: 0.000)'
+    """
+    signature = signature or Signature(None, None, "float32", [], {})
+    outputs = _columns(answer, signature.outputs)
+    names = signature.card.get("dataset", {}).get("classes") or []
+    if outputs is not None and "classes" in outputs:
         lines = []
         for i, label in enumerate(outputs["classes"]):
-            line = f"{model}: example {i}: class {label}"
+            label = label[0] if isinstance(label, list) and len(label) == 1 else label
+            named = f" ({names[int(label)]})" if isinstance(label, int) and 0 <= label < len(names) \
+                and names[int(label)] != str(label) else ""
+            line = f"{model}: example {i}: class {label}{named}"
             if "probabilities" in outputs:
-                probabilities = np.asarray(outputs["probabilities"][i])
+                probabilities = np.asarray(outputs["probabilities"][i], np.float64).ravel()
                 top = np.argsort(probabilities)[::-1][:3]
                 line += " (" + ", ".join(f"{int(k)}: {probabilities[k]:.3f}" for k in top) + ")"
             if "entropy" in outputs:
-                line += f", predictive entropy {outputs['entropy'][i]:.3f} nats"
+                line += f", predictive entropy {float(np.ravel(outputs['entropy'][i])[0]):.3f} nats"
             lines.append(line)
         return "\n".join(lines)
-    if isinstance(outputs, dict) and "mean" in outputs:
+    if outputs is not None and "mean" in outputs and "std" in outputs:
         return "\n".join(f"{model}: example {i}: {np.ravel(m)[0]:.4g} ± {np.ravel(s)[0]:.4g} (std)"
                          for i, (m, s) in enumerate(zip(outputs["mean"], outputs["std"])))
     return json.dumps(answer, indent=1)

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from zoo.layout import MAX_VERSION, version_of
+from zoo.layout import DEFAULT_SIGNATURE, MAX_VERSION, read_card, version_of
 from zoo.serving import metrics, tensors
 from zoo.serving.batching import BatchingOptions
 from zoo.serving.admission import Admission, Ticket
@@ -358,7 +358,7 @@ def _signature_name(body: Any) -> str | None:
 def _check_method(servable, signature_name, verb: str) -> None:
     """TF Serving answers :classify / :regress only for signatures with those method names."""
     signature_defs = servable.signature_def_map().signature_def
-    method = signature_defs[signature_name or "serving_default"].method_name
+    method = signature_defs[signature_name or DEFAULT_SIGNATURE].method_name
     expected = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
     if method != expected:
         kind = "classification" if verb == "classify" else "regression"
@@ -378,7 +378,17 @@ def _metadata(manager: ModelManager, parts) -> dict[str, Any]:
     as_dict = _to_dict(response)
     # TF Serving's REST answer shows the packed SignatureDefMap without the Any's "@type".
     as_dict["metadata"]["signature_def"].pop("@type", None)
+    # Beyond TF Serving (its clients ignore the extra key): what a client needs from the zoo's card
+    # to prepare inputs and read outputs, e.g. that the model was trained on white-on-black digits.
+    card = read_card(servable.path)
+    if card:
+        as_dict["metadata"]["zoo_card"] = {key: card[key] for key in CLIENT_CARD_KEYS if key in card}
+        as_dict["metadata"]["zoo_card"]["dataset"] = {
+            key: value for key, value in card.get("dataset", {}).items() if key in ("name", "classes", "background")}
     return as_dict
+
+
+CLIENT_CARD_KEYS = ("name", "version", "head", "outputs", "mc_samples", "target_scale", "signature")
 
 
 def _to_dict(message) -> dict[str, Any]:

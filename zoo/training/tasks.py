@@ -91,7 +91,24 @@ def image_classification(config: RecipeConfig, *, augment: bool = False, rescale
         model_config={"input_shape": tuple(image.shape), "num_classes": label.num_classes},
         preprocess=to_float, augment=image_augmenter(config.seed) if augment else None,
         preprocessor=scale, input_spec=tf.TensorSpec((None, *image.shape), tf.float32) if rescale else None,
-        metadata={"classes": list(label.names)})
+        metadata={"classes": list(label.names), "background": image_background(train)})
+
+
+def image_background(images: tf.data.Dataset, count: int = 256) -> str:
+    """"dark" or "light": the median border pixel of the first `count` images against the middle
+    of the pixel range. The card keeps it, so `zoo predict` can tell that a black-on-white
+    drawing must be inverted for a model trained on MNIST's white-on-black digits."""
+    import numpy as np
+
+    borders = []
+    for image, _ in images.take(count):
+        pixels = np.asarray(image, np.float64)
+        borders.append(np.concatenate([pixels[0].ravel(), pixels[-1].ravel(),
+                                       pixels[:, 0].ravel(), pixels[:, -1].ravel()]))
+    if not borders:
+        return "unknown"
+    top = 255.0 if images.element_spec[0].dtype == tf.uint8 else max(1.0, float(np.max(np.concatenate(borders))))
+    return "dark" if np.median(np.concatenate(borders)) < top / 2 else "light"
 
 
 def tabular_classification(config: RecipeConfig, *, keep_classes: tuple[int, ...] | None = None) -> RecipeData:
