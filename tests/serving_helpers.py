@@ -80,7 +80,8 @@ def running_server(base, *flags, env=None, prefix=(), wait_ready=True):
         [*prefix, sys.executable, "-m", "zoo", "serve", *where, "--rest-api-port", str(port),
          "--port", str(grpc_port), "--file-system-poll-wait-seconds", "0.2", *flags],
         stdout=log, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+        env={key: value for key, value in {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}.items()
+             if value is not None})  # env={"X": None} leaves X unset
     process.output = lambda: open(log.name, errors="replace").read()
     client = Client(port)
     client.grpc_port = grpc_port

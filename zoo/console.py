@@ -57,10 +57,12 @@ _QUIETED = "ZOO_QUIETED_TENSORFLOW"  # set when the zoo chose TF_CPP_MIN_LOG_LEV
 
 
 def log_level() -> str:
-    """`ZOO_LOG_LEVEL`, lower-cased (`warning` when unset); an unknown value is an error."""
+    """`ZOO_LOG_LEVEL`, lower-cased (`warning` when unset or unknown, which is reported)."""
     level = os.environ.get("ZOO_LOG_LEVEL", "warning").strip().lower() or "warning"
-    if level not in LEVELS:
-        raise ValueError(f"ZOO_LOG_LEVEL must be one of {', '.join(LEVELS)}. Received: {level!r}")
+    if level not in LEVELS:  # a typo in an environment variable should not stop a run
+        print(f"zoo: ZOO_LOG_LEVEL must be one of {', '.join(LEVELS)}. Received: {level!r}; using 'warning'.",
+              file=sys.stderr)
+        return "warning"
     return level
 
 

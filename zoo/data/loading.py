@@ -65,7 +65,10 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
         _prepare(builder, name, data_dir)
     if not builder.info.splits:  # another process prepared it while this one waited: read it anew
         builder = tfds.builder(name, data_dir=data_dir)
-    read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1)
+    # No TFDS autocache: `zoo.data.pipeline` caches after preprocessing, and a `take(k)` from an
+    # autocached split (the card's image background, warm-up examples) makes TensorFlow warn that
+    # the partial cache is discarded.
+    read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1, try_autocache=False)
     dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
                                  read_config=read_config)
     return dataset, builder.info
