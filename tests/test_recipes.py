@@ -51,12 +51,14 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
     assert not (run_dir / "backup").exists()  # BackupAndRestore cleans up after a finished run
-    import keras
+    import zoo
 
-    import zoo.layers  # noqa: F401  (the checkpoint may use the project's own layers)
-
-    checkpoint = keras.saving.load_model(run_dir / "model.keras")  # the last epoch's model
+    checkpoint = zoo.load_model(run_dir)  # the last epoch's model, whatever layers it uses
     for kept, trained in zip(checkpoint.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, trained)
+    assert f"Loaded {run_dir / 'model.keras'}: {config.model} (Keras model, trained 2 epochs" in capsys.readouterr().out
+    rebuilt = zoo.build(config.model, weights=run_dir, **json.loads((run_dir / "zoo_model.json").read_text())["config"])
+    for kept, trained in zip(rebuilt.get_weights(), result.model.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, trained)
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert metrics == pytest.approx(result.metrics)

@@ -5,6 +5,7 @@ Example:
     >>> zoo.list_models("lenet*")
     ['lenet', 'lenet5']
     >>> model = zoo.build("lenet", num_classes=100)   # compiled, ready for fit()  # doctest: +SKIP
+    >>> model = zoo.load_model("runs/lenet-digits")     # a trained run back  # doctest: +SKIP
 
 Importing `zoo` does not import TensorFlow or Keras; building a model does.
 """
@@ -21,10 +22,12 @@ from zoo.registry import (
     list_models,
     register_model,
 )
+from zoo.saving import ExportedModel, load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExportedModel",
     "InputSpec",
     "ModelCard",
     "ModelSpec",
@@ -34,5 +37,6 @@ __all__ = [
     "build",
     "describe",
     "list_models",
+    "load_model",
     "register_model",
 ]

@@ -15,6 +15,7 @@ import fnmatch
 import importlib
 import inspect
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -397,11 +398,14 @@ def describe(name: str) -> ModelCard:
     return card_for(spec, config, counts, flops)
 
 
-def build(name: str, *, compile: bool = True, **overrides: Any):
+def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None = None, **overrides: Any):
     """Build the catalog model `name` with `overrides` merged over its default config.
 
     Returns a `keras.Model` named after the entry. With `compile=True` it is compiled with
     the family's natural loss, optimizer and metrics, so `model.fit(dataset)` works at once.
+    `weights` loads trained weights from a run directory (`runs/lenet-digits`), a `.keras` or a
+    `.weights.h5` file; a run's recorded config must match this one, and every difference is
+    named (`zoo.saving`).
 
     Raises:
         UnknownModelError: `name` is not registered (the message lists close names).
@@ -425,4 +429,8 @@ def build(name: str, *, compile: bool = True, **overrides: Any):
         model.name = spec.name
     if compile and spec.compile is not None:
         spec.compile(model, config)
+    if weights is not None:
+        from zoo.saving import load_weights_into
+
+        load_weights_into(model, name, config, weights)
     return model

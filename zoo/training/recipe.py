@@ -42,7 +42,9 @@ tf = console.import_tensorflow()  # before zoo.data and Keras import it noisily
 import zoo
 from zoo import data as zoo_data
 from zoo import export as zoo_export
+from zoo import saving
 from zoo.training import multi_worker, report
+from zoo.registry import get_spec
 from zoo.training.config import RecipeConfig
 from zoo.training.script import RunError
 from zoo.training.strategy import select_strategy, split_cpu, strategy_name
@@ -154,13 +156,16 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     keras.mixed_precision.set_dtype_policy(config.precision)
     try:
         with strategy.scope():
-            model = zoo.build(config.model, **_model_config(config, data))
+            model_config = _model_config(config, data)
+            model = zoo.build(config.model, **model_config)
             model.optimizer.learning_rate = config.learning_rate
             model.jit_compile = config.jit_compile
             model.steps_per_execution = _steps_per_execution(config, strategy, int(train.cardinality()))
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
+    # What `zoo.build(name, weights=run_dir)` checks its config against.
+    saving.write_model_record(out_dir, config.model, get_spec(config.model).resolve_config(model_config))
     history_path = out_dir / "history.csv"
     # Kept after `fit` (Keras would delete it there) and removed once the run has exported:
     # a run killed in between restarts from the trained weights instead of from scratch.
