@@ -272,3 +272,30 @@ def test_zoo_predict_refuses_what_is_not_an_image_and_says_what_it_takes(server,
                cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "as an image" in done.stderr and "a .npy array or a JSON request" in done.stderr
+
+
+def test_the_python_serving_api_serves_lists_and_logs_requests(trained):
+    """`zoo.serving.background` with the CLI's options as keywords: GET /v1/models lists the
+    models, `predict` answers, `log_level="info"` writes one access line per request, and the
+    server is gone after the block."""
+    from zoo import serving
+
+    cwd, _ = trained
+    (pixels, label), = _test_digits(cwd, 1)
+    with serving.background(model_base_path=cwd / "saved_models", log_level="info") as server:
+        assert server.models() == {"lenet": [1]}
+        assert server.grpc_target is None  # gRPC off unless asked for
+        assert len(server.predict("lenet", pixels[None].astype(np.float32))["classes"]) == 1
+        log = server.log()
+        assert '"GET /v1/models HTTP/1.1" 200' in log and '"POST /v1/models/lenet:predict HTTP/1.1" 200' in log
+        process = server.process
+    assert process.poll() == 0  # stopped, cleanly
+    with serving.background(model_base_path=cwd / "saved_models") as quiet:
+        quiet.models()
+        assert "GET /v1/models" not in quiet.log()  # the default, warning: no access log
+    with pytest.raises(TypeError, match="Unknown zoo serve option 'rest_api_prot'. Accepted: .*rest_api_port"):
+        with serving.background(model_base_path="saved_models", rest_api_prot=1):
+            pass
+    with pytest.raises(RuntimeError, match="zoo serve` exited with 2"):
+        with serving.background(model_base_path=cwd / "saved_models", max_body_mb=-1):
+            pass

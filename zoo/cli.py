@@ -208,7 +208,7 @@ def make_parser() -> argparse.ArgumentParser:
         description="Serve every model under --model-base-path with TensorFlow Serving's REST API "
                     "(GET /v1/models/NAME, /metadata, POST :predict); new versions load without a restart.")
     _serving_server().add_arguments(serve)
-    serve.set_defaults(run=lambda args: _serving_server().serve(args))
+    serve.set_defaults(run=_serve)
 
     from zoo.serving import predict_cli
 
@@ -219,6 +219,12 @@ def make_parser() -> argparse.ArgumentParser:
     predict_cli.add_arguments(predict)
     predict.set_defaults(run=predict_cli.predict)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from zoo.serving import api  # the Python API; the command only parses flags for it
+
+    return api.serve(**{key: value for key, value in vars(args).items() if key not in ("command", "run", "verbose")})
 
 
 def _serving_server():

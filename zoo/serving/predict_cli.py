@@ -21,10 +21,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -262,31 +259,8 @@ def describe_answer(model: str, answer: dict, signature: Signature | None = None
 @contextlib.contextmanager
 def temporary_server(base_path: str):
     """`zoo serve` on a free local port for the duration of the block; yields its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--model-base-path", str(base_path),
-                                "--rest-api-port", str(port), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"`zoo serve` exited with {process.returncode}: {process.stdout.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("`zoo serve` did not start within 120 s.") from None
-                time.sleep(0.2)
-        print(f"Started zoo serve on {url} for this request (it stops afterwards).", file=sys.stderr)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    from zoo.serving.api import background
+
+    with background(model_base_path=str(base_path)) as server:
+        print(f"Started zoo serve on {server.url} for this request (it stops afterwards).", file=sys.stderr)
+        yield server.url

@@ -1,5 +1,6 @@
 """TensorFlow Serving's REST API as an ASGI app (served by uvicorn in `zoo serve`).
 
+    GET  /v1/models                                               every model and its versions (zoo only)
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]             model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signature defs
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     row or columnar predict
@@ -221,6 +222,17 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
             raise deadlines.error()
         return tensors.encode_predict_response(outputs, request_format)
 
+    async def list_models(request: Request) -> Response:
+        """GET /v1/models: every served model with its versions' status (not in TF Serving, which
+        answers 404 here; each entry is what GET /v1/models/NAME answers)."""
+        models = []
+        for name in manager.model_names():
+            try:
+                models.append({"name": name, **_to_dict(manager.status(name))})
+            except NotFound:  # unloaded in between
+                continue
+        return _json({"models": models})
+
     async def healthz(request: Request) -> Response:
         """Liveness, and the no-op endpoint benchmarks use to measure the HTTP stack alone."""
         return _json({"status": "ok", "models": manager.model_names()})
@@ -238,6 +250,8 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
               Route(metrics.PATH, prometheus, methods=["GET"]),
+              Route("/v1/models", list_models, methods=["GET"]),
+              Route("/v1/models/", list_models, methods=["GET"]),
               Route("/v1/models/{rest:path}", get_model, methods=["GET"])]
     everything_else = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found,
                                                                    Exception: internal_error})

@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="REST server processes (default 1). One process serves REST on one core; N use N "
                              "cores, each holding its own copy of the models")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="warning",
+                        help="the HTTP server's log level (default warning); info adds one access log line per "
+                             "request. Models loading and unloading are always logged")
     parser.add_argument("--request-timeout-seconds", type=float, default=30.0, metavar="S",
                         help="answer 504 / DEADLINE_EXCEEDED when a predict takes longer (default 30)")
 
@@ -173,8 +176,9 @@ def _serve(args: argparse.Namespace) -> int:
     app = _rest_app(args, manager, batching) if in_process_rest else None
     config = uvicorn.Config(app or f"{__name__}:worker_app",
                             factory=not in_process_rest, workers=args.workers, host=args.host,
-                            port=args.rest_api_port, log_level="warning", timeout_graceful_shutdown=grace,
-                            access_log=False, proxy_headers=False, http=_protocol(args))
+                            port=args.rest_api_port, log_level=getattr(args, "log_level", "warning"),
+                            timeout_graceful_shutdown=grace, access_log=getattr(args, "log_level", "warning") in ("debug", "info"),
+                            proxy_headers=False, http=_protocol(args))
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish requests in flight), then
     # re-raises the signal once it is done; this handler turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
