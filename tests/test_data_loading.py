@@ -56,7 +56,7 @@ def test_diabetes_has_all_442_patients_in_raw_units_split_353_89(tmp_path):
 
 
 def test_an_unknown_name_is_a_value_error_naming_the_bundled_datasets():
-    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Bundled offline datasets: diabetes, digits, iris_offline"):
+    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Did you mean 'mnist'.*Bundled offline datasets: diabetes, digits, iris_offline"):
         data.load("mnistt", "train")
 
 

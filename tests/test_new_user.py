@@ -299,3 +299,27 @@ def test_the_python_serving_api_serves_lists_and_logs_requests(trained):
     with pytest.raises(RuntimeError, match="zoo serve` exited with 2"):
         with serving.background(model_base_path=cwd / "saved_models", max_body_mb=-1):
             pass
+
+
+def test_zoo_runs_lists_what_each_run_did(trained):
+    cwd, done = trained
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("lenet on digits"))
+    # The summary names the export, the run directory with every file it wrote, and TensorBoard.
+    assert summary.endswith("| export: saved_models/lenet/1 | run: runs/lenet-digits/ (curves.png, metrics.json, "
+                            "history.csv, model.keras) | TensorBoard: tensorboard --logdir runs/lenet-digits/logs")
+    table = zoo("runs", cwd=cwd)
+    assert table.returncode == 0 and table.stderr == ""
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["RUN", "MODEL", "DATASET", "EPOCHS", "TEST", "EXPORT"]
+    assert re.fullmatch(r"runs/lenet-digits +lenet +digits +15 +accuracy 0\.\d{4}, loss 0\.\d{4} +saved_models/lenet/1",
+                        row), row
+    listed, = json.loads(zoo("runs", "--json", cwd=cwd).stdout)
+    assert listed["finished"] and listed["export"] == "saved_models/lenet/1" and listed["epochs"] == 15
+
+
+def test_a_run_that_fails_before_training_leaves_nothing_behind(tmp_path):
+    done = zoo("train", "lenet_mnist", "--dataset", "digitz", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "No TFDS dataset named 'digitz'. Did you mean 'digits'?" in done.stderr
+    assert not (tmp_path / "runs" / "lenet-digitz").exists()
+    assert zoo("runs", cwd=tmp_path).returncode == 1

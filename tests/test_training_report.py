@@ -27,10 +27,14 @@ def test_plot_history_writes_a_png_and_refuses_an_empty_history(tmp_path):
 
 def test_summary_line_says_how_many_epochs_a_resumed_run_trained():
     common = dict(metrics={"accuracy": 0.99}, epochs=12, seconds=1.25, strategy="default strategy (1 replica)",
-                  export="saved_models/lenet/1", curves=None)
+                  export="saved_models/lenet/1")
     assert report.summary_line("lenet", "digits", **common) == (
         "lenet on digits: test accuracy 0.9900 | 12 epochs in 1.2 s on default strategy (1 replica) | "
         "export: saved_models/lenet/1")
+    assert report.summary_line("lenet", "digits", **common, run_dir="runs/lenet-digits",
+                               files=["curves.png", "metrics.json"]).endswith(
+        "| export: saved_models/lenet/1 | run: runs/lenet-digits/ (curves.png, metrics.json) | "
+        "TensorBoard: tensorboard --logdir runs/lenet-digits/logs")
     assert "| 12 epochs, 3 of them after resuming, in 1.2 s on" in report.summary_line(
         "lenet", "digits", **common, resumed_at=9)
     assert "| 12 epochs, 0 of them after resuming, in" in report.summary_line("lenet", "digits", **common,

@@ -90,6 +90,27 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from zoo.training.report import list_runs
+
+    runs = list_runs(args.dir)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print(f"No runs in {args.dir}/. Start one: zoo train lenet_mnist --dataset digits", file=sys.stderr)
+        return 1
+    rows = [(run["run"], run["model"], run["dataset"],
+             f"{run['epochs']}" if run["finished"] else f"{run['epochs']}/{run['planned_epochs']} (stopped)",
+             ", ".join(f"{key} {value:.4f}" for key, value in list(run["test"].items())[:3]) or "-",
+             run["export"] or "-") for run in runs]
+    header = ("RUN", "MODEL", "DATASET", "EPOCHS", "TEST", "EXPORT")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
 def recipe_dirs() -> list[Path]:
     """Where `zoo train NAME` looks: $ZOO_RECIPES, ./recipes, then the installed `zoo.recipes`."""
     import zoo.recipes
@@ -184,6 +205,13 @@ def make_parser() -> argparse.ArgumentParser:
     describe.add_argument("name", metavar="NAME", help="catalog name, e.g. lenet")
     describe.add_argument("--json", action="store_true", help="print the card as JSON")
     describe.set_defaults(run=_describe)
+
+    runs = commands.add_parser("runs", help="list the training runs under runs/",
+                               description="List the runs under DIR (default runs/), newest first: model, "
+                                           "dataset, epochs, test metrics and export, from their files.")
+    runs.add_argument("--dir", default="runs", metavar="DIR", help="where the runs are (default runs)")
+    runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    runs.set_defaults(run=_runs)
 
     train = commands.add_parser(
         "train", help="run a training recipe",

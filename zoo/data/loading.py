@@ -9,6 +9,7 @@ or use a bundled offline dataset.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import os
 import re
@@ -31,6 +32,10 @@ DOWNLOAD_RETRIES = 1
 
 class DatasetUnavailableError(RuntimeError):
     """A dataset is not prepared in the data dir and could not be downloaded."""
+
+
+class UnknownDatasetError(ValueError):
+    """No TFDS dataset has this name (the message lists the bundled ones and close names)."""
 
 
 def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
@@ -58,8 +63,10 @@ def load(name: str, split: str | Sequence[str], *, data_dir: str | None = None,
         try:
             builder = tfds.builder(name, data_dir=data_dir)
         except tfds.core.registered.DatasetNotFoundError as error:
-            raise ValueError(
-                f"No TFDS dataset named {name!r}. Bundled offline datasets: "
+            close = difflib.get_close_matches(name, [*BUNDLED, *tfds.list_builders()], n=3)
+            hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise UnknownDatasetError(
+                f"No TFDS dataset named {name!r}. {hint}Bundled offline datasets: "
                 f"{', '.join(sorted(BUNDLED))}; TFDS' catalog: "
                 "https://www.tensorflow.org/datasets/catalog/overview") from error
         _prepare(builder, name, data_dir)

@@ -103,8 +103,17 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
     scratch = None
     if role is not None and not role.is_chief:
         scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{role.task_type}-{role.index}-"))
+    model_dir = Path(config.model_dir)
+    new_run = not model_dir.exists()
     try:
         return _run(config, load_data, role, scratch)
+    except BaseException:
+        # Failed before its first epoch began (no data, a bad setting, Ctrl-C while loading):
+        # a new run leaves no stub directory behind. CSVLogger creates the history at the start of
+        # training; from then on the directory holds what a restart resumes from.
+        if new_run and scratch is None and not (model_dir / "history.csv").exists():
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -216,12 +225,13 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     if mc_samples or head in ("normal", "mean_std"):
         metrics.update(_uncertainty_metrics(model, test, mc_samples or 1, out_dir, config, data))
     history = report.read_history(history_path)
-    (out_dir / "metrics.json").write_text(json.dumps(
-        {"test": metrics, "epochs": config.epochs, "train_seconds": round(seconds, 3)}, indent=2) + "\n")
+    run_record = {"model": config.model, "dataset": config.dataset, "test": metrics, "epochs": config.epochs,
+                  "train_seconds": round(seconds, 3), "export": None}
+    (out_dir / "metrics.json").write_text(json.dumps(run_record, indent=2) + "\n")
     # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged
     # (a worker's fresh scratch after a restart that had nothing left to train).
-    curves = None if scratch is not None or not history.get("loss") else report.plot_history(
-        history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}")
+    if scratch is None and history.get("loss"):
+        report.plot_history(history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}")
 
     export_path = None
     if config.export:
@@ -240,12 +250,16 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
             target_scale=data.target_scale)
         if scratch is not None:
             export_path = None
+    if export_path is not None:  # `zoo runs` shows where each run's model went
+        run_record["export"] = str(export_path)
+        (out_dir / "metrics.json").write_text(json.dumps(run_record, indent=2) + "\n")
     if scratch is None:  # the run is done: a restart now would be a new run
         shutil.rmtree(backup_dir, ignore_errors=True)
     summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
                                   seconds=seconds, strategy=strategy_name(strategy), resumed_at=resumed_at,
                                   export=str(export_path) if export_path else None,
-                                  curves=str(curves) if curves else None)
+                                  run_dir=None if scratch is not None else str(model_dir),
+                                  files=report.run_files(out_dir))
     if scratch is not None:
         summary += f" | {multi_worker.describe(role)}: the chief writes the files"
     print(summary, flush=True)

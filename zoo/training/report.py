@@ -143,14 +143,58 @@ def _number(value) -> str:
 
 
 def summary_line(model: str, dataset: str, metrics: Mapping[str, float], *, epochs: int,
-                 seconds: float, strategy: str, export: str | None, curves: str | None,
-                 resumed_at: int | None = None) -> str:
-    """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`;
-    a run resumed from a backup after epoch `resumed_at` says how many epochs it trained itself
+                 seconds: float, strategy: str, export: str | None, run_dir: str | None = None,
+                 files: list[str] | None = None, resumed_at: int | None = None) -> str:
+    """`lenet on digits: test accuracy 0.9917, loss 0.0311 | 60 epochs in 14.8 s | ...`, then
+    the export, the run directory with the files it holds, and the TensorBoard command; a run
+    resumed from a backup after epoch `resumed_at` says how many epochs it trained itself
     (`60 epochs, 3 of them after resuming, in 1.2 s`)."""
     shown = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
     trained = f"{epochs} epochs" if resumed_at is None else \
         f"{epochs} epochs, {max(0, epochs - resumed_at)} of them after resuming,"
     parts = [f"{model} on {dataset}: test {shown}", f"{trained} in {seconds:.1f} s on {strategy}",
-             f"export: {export}" if export else "not exported"] + ([f"curves: {curves}"] if curves else [])
+             f"export: {export}" if export else "not exported"]
+    if run_dir:
+        parts.append(f"run: {run_dir}/" + (f" ({', '.join(files)})" if files else ""))
+        parts.append(f"TensorBoard: tensorboard --logdir {run_dir}/logs")
     return " | ".join(parts)
+
+
+# What a run directory holds for people, in the order the summary lists them.
+RUN_FILES = ("curves.png", "reliability.png", "predictions.png", "metrics.json", "history.csv", "model.keras")
+
+
+def run_files(run_dir: str | os.PathLike) -> list[str]:
+    """The files of `RUN_FILES` that `run_dir` holds."""
+    return [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
+
+
+def list_runs(root: str | os.PathLike = "runs") -> list[dict]:
+    """Every run directory under `root` (newest first), from the files it wrote: model, dataset,
+    epochs done, test metrics, export, and whether it finished (`metrics.json`) or stopped.
+
+    Example:
+        >>> list_runs("/nonexistent")
+        []
+    """
+    import json
+
+    runs = []
+    root = Path(root)
+    directories = [d for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+    for directory in directories:
+        config_path, metrics_path = directory / "config.json", directory / "metrics.json"
+        if not config_path.exists():
+            continue  # not a run directory
+        try:
+            config = json.loads(config_path.read_text())
+            record = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+        except (OSError, ValueError):
+            continue
+        history = directory / "history.csv"
+        done = len(read_history(history).get("epoch", [])) if history.exists() else 0
+        runs.append({"run": str(directory), "model": config.get("model"), "dataset": config.get("dataset"),
+                     "epochs": record.get("epochs", done) if record else done, "planned_epochs": config.get("epochs"),
+                     "finished": bool(record), "test": record.get("test", {}), "export": record.get("export"),
+                     "modified": max(p.stat().st_mtime for p in (config_path, metrics_path, history) if p.exists())})
+    return sorted(runs, key=lambda run: -run["modified"])

@@ -21,10 +21,10 @@ class RunError(Exception):
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """The failures that are the user's situation to fix, imported only once one happened (their
     modules need TensorFlow, which `--help` must not wait for)."""
-    from zoo.data.loading import DatasetUnavailableError
+    from zoo.data.loading import DatasetUnavailableError, UnknownDatasetError
     from zoo.training.multi_worker import TFConfigError
 
-    return DatasetUnavailableError, NotImplementedError, TFConfigError, RunError
+    return DatasetUnavailableError, UnknownDatasetError, NotImplementedError, TFConfigError, RunError
 
 
 def run_script(main: Callable[[], Any]) -> int:
