@@ -47,7 +47,7 @@ def test_recipe_trains_evaluates_and_exports_on_mocked_tfds(name, tmp_path, caps
     run_dir = tmp_path / "run"
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["model"] == config.model and saved["epochs"] == 2 and saved["batch_size"] == 16
-    assert result.history["epoch"] == [0.0, 1.0]
+    assert result.history["epoch"] == [1.0, 2.0]  # counted from 1, as printed
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
     assert not (run_dir / "backup").exists()  # BackupAndRestore cleans up after a finished run

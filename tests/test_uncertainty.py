@@ -82,6 +82,23 @@ def test_a_calibrated_predictor_has_a_small_ece_and_the_diagram_is_a_png(tmp_pat
     assert u.expected_calibration_error(probabilities, labels) < 0.02
     path = u.reliability_diagram(probabilities, labels, tmp_path / "reliability.png")
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "ECE 0.0" in u.reliability_figure(probabilities, labels).axes[0].get_title()
+
+
+def test_a_small_test_set_gets_fewer_bins_with_their_counts_and_the_ece_shown():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.5, 1.0, 360)
+    labels = (rng.uniform(size=360) > confidence).astype(int)
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    assert u.reliability_bins(360) == 7 and u.reliability_bins(20000) == 15 and u.reliability_bins(40) == 5
+    upper, counts = u.reliability_figure(probabilities, labels).axes
+    ece7 = u.expected_calibration_error(probabilities, labels, 7)
+    ece15 = u.expected_calibration_error(probabilities, labels, 15)
+    assert f"ECE {ece7:.3f} over 7 equal-width bins, 360 examples" in upper.get_title()
+    assert f"(15-bin ECE, as in metrics.json: {ece15:.3f})" in upper.get_title()
+    heights = [patch.get_height() for patch in counts.patches]
+    assert len(heights) == 7 and sum(heights) == 360
+    assert [text.get_text() for text in counts.texts] == [str(int(h)) for h in heights if h]
 
 
 def test_bad_input_says_what_was_received():

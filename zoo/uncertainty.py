@@ -244,25 +244,54 @@ def auroc(scores_negative, scores_positive) -> float:
     return float((positive_ranks - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
-def reliability_diagram(probabilities, labels, path: str | os.PathLike, *, bins: int = 15,
+def reliability_bins(count: int, most: int = 15, per_bin: int = 50) -> int:
+    """Bins for a reliability diagram of `count` examples: the usual 15, fewer when there are
+    fewer than `per_bin` examples per bin on average (at least 5), so bars are not noise."""
+    return int(min(most, max(5, count // per_bin)))
+
+
+def reliability_diagram(probabilities, labels, path: str | os.PathLike, *, bins: int | None = None,
                         title: str = "") -> str:
-    """Saves accuracy against confidence per bin (with the diagonal) as a PNG; returns the path."""
+    """Saves accuracy against confidence per bin, the diagonal, and each bin's example count as
+    a PNG; returns the path. `bins=None` picks `reliability_bins(len(labels))` equal-width
+    bins; the figure says how many, the number of examples and the ECE over those bins, and the
+    15-bin ECE of `metrics.json` when it differs."""
+    import matplotlib.pyplot as plt
+
+    figure = reliability_figure(probabilities, labels, bins=bins, title=title)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return str(path)
+
+
+def reliability_figure(probabilities, labels, *, bins: int | None = None, title: str = ""):
+    """The matplotlib figure `reliability_diagram` saves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    count = len(np.asarray(labels).reshape(-1))
+    bins = bins or reliability_bins(count)
     conf, acc, counts = calibration_bins(probabilities, labels, bins)
     centers = (np.arange(bins) + 0.5) / bins
-    figure, axis = plt.subplots(figsize=(4.2, 4.2))
+    figure, (axis, below) = plt.subplots(2, 1, figsize=(4.4, 5.2), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 1]})
     axis.bar(centers, np.where(counts > 0, acc, 0), width=1 / bins, edgecolor="black", alpha=0.7, label="accuracy")
     axis.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-    axis.set_xlabel("confidence")
     axis.set_ylabel("accuracy")
     ece = expected_calibration_error(probabilities, labels, bins)
-    axis.set_title(title or f"ECE {ece:.3f}")
+    subtitle = f"ECE {ece:.3f} over {bins} equal-width bins, {count:,} examples"
+    if bins != 15:
+        subtitle += f"\n(15-bin ECE, as in metrics.json: {expected_calibration_error(probabilities, labels, 15):.3f})"
+    axis.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=9)
     axis.legend(loc="upper left")
+    below.bar(centers, counts, width=1 / bins, edgecolor="black", color="tab:gray")
+    for x, n in zip(centers, counts):
+        if n:
+            below.annotate(f"{int(n)}", (x, n), ha="center", va="bottom", fontsize=7)
+    below.set_yscale("log" if counts.max() > 20 * max(1, counts[counts > 0].min()) else "linear")
+    below.set_xlabel("confidence")
+    below.set_ylabel("examples")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return str(path)
+    return figure

@@ -56,6 +56,9 @@ class GaussianProcessRegressor(keras.Model):
         jitter: added to the kernel diagonal by TFP, for the same reason.
     """
 
+    # What `fit` minimises, for plots and logs: "loss" alone would not say.
+    loss_description = "negative log marginal likelihood per example"
+
     def __init__(self, num_features: int = 3, num_train_examples: int = 256, amplitude: float = 1.0,
                  length_scale: float = 1.0, noise_variance: float = 0.1,
                  min_noise_variance: float = 1e-4, jitter: float = 1e-6, **kwargs):

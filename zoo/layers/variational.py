@@ -325,6 +325,12 @@ class GaussianNLL(keras.losses.Loss):
         return {**super().get_config(), "min_std": self.min_std}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+def gaussian_nll(y_true, y_pred):
+    """`GaussianNLL` per example, as a function (for a metric beside the ELBO loss)."""
+    return GaussianNLL().call(y_true, y_pred)
+
+
 def normal_from_outputs(outputs, min_std: float = 1e-3) -> tfd.Normal:
     """The predictive Normal of a heteroscedastic head: outputs = [means, raw scales]."""
     mean, raw = tf.split(outputs, 2, axis=-1)

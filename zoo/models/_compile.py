@@ -12,20 +12,30 @@ zoo_layers = lazy_import("zoo.layers")
 
 
 def compile_classifier(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3,
-                       output_activation: str | None = None) -> None:
+                       output_activation: str | None = None, data_term: bool = False) -> None:
     """Adam and cross-entropy, matched to the head: logits unless an activation is given.
 
     One output unit means a binary classifier (binary cross-entropy); several mean one
-    unit per class with integer labels (sparse categorical cross-entropy).
+    unit per class with integer labels (sparse categorical cross-entropy). `data_term=True`
+    (Bayesian models, whose loss adds a KL term) also reports the cross-entropy alone as
+    `data_nll`, so the two terms can be told apart.
     """
     from_logits = output_activation is None
     if model.output_shape[-1] == 1:
         loss = keras.losses.BinaryCrossentropy(from_logits=from_logits)
         metrics = [keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5)]
+        data_nll = keras.metrics.BinaryCrossentropy(from_logits=from_logits, name="data_nll")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+        data_nll = keras.metrics.SparseCategoricalCrossentropy(from_logits=from_logits, name="data_nll")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  metrics=metrics + ([data_nll] if data_term else []))
+
+
+def compile_bayesian_classifier(model, config: Mapping[str, Any]) -> None:
+    """As `compile_classifier`, reporting the data term (`data_nll`) beside the ELBO loss."""
+    compile_classifier(model, config, data_term=True)
 
 
 def compile_regressor(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3) -> None:

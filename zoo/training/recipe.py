@@ -185,7 +185,7 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
         (backup_dir / BACKUP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     callbacks = [  # the history row is written before the backup that marks the epoch done
         _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup or checkpoint
-        keras.callbacks.CSVLogger(str(history_path), append=resumed_at is not None),
+        report.history_logger(history_path, append=resumed_at is not None),
         keras.callbacks.TensorBoard(str(out_dir / "logs")),
         # The latest whole model, kept after training (the backup is removed when done).
         keras.callbacks.ModelCheckpoint(str(out_dir / "model.keras")),
@@ -231,7 +231,8 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged
     # (a worker's fresh scratch after a restart that had nothing left to train).
     if scratch is None and history.get("loss"):
-        report.plot_history(history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}")
+        report.plot_history(history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}",
+                            loss_label=getattr(model, "loss_description", None))
 
     export_path = None
     if config.export:

@@ -8,6 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
+def history_logger(path: str | os.PathLike, *, append: bool = False):
+    """Keras' `CSVLogger` with epochs counted from 1, as the progress lines and plots count them."""
+    import keras
+
+    class HistoryLogger(keras.callbacks.CSVLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch + 1, logs)
+
+    return HistoryLogger(str(path), append=append)
+
+
 def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
     """The per-epoch metrics Keras' `CSVLogger` wrote (all epochs, across resumed runs)."""
     rows = list(csv.DictReader(Path(path).read_text().splitlines()))
@@ -20,39 +31,81 @@ def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
 
 
 def plot_history(history: Mapping[str, list[float]], path: str | os.PathLike, *,
-                 title: str = "") -> Path:
+                 title: str = "", loss_label: str | None = None) -> Path:
     """Saves one panel per metric (training and validation together) as a PNG; returns its path.
 
+    Epochs count from 1 on integer ticks. A panel whose values span more than a decade uses a
+    log scale. `loss_label` names the loss (a GP's is its negative log marginal likelihood). A
+    Bayesian model's history with `data_nll` (its data term) plots the loss as its two terms,
+    the NLL and the KL term (loss - NLL), each on its own panel: the KL term is often far larger
+    and would flatten the data term's curve.
+
     Example:
-        >>> plot_history({"epoch": [0, 1], "loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
+        >>> plot_history({"epoch": [1, 2], "loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
         ...              "/tmp/curves.png")  # doctest: +SKIP
     """
+    import matplotlib.pyplot as plt
+
+    figure = history_figure(history, title=title, loss_label=loss_label)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def history_figure(history: Mapping[str, list[float]], *, title: str = "", loss_label: str | None = None):
+    """The matplotlib figure `plot_history` saves (panels as described there)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     metrics = [key for key in history if key not in ("epoch", "learning_rate")
                and not key.startswith("val_")]
     if not metrics or not history[metrics[0]]:
         raise ValueError(f"No epochs to plot: the history has no metric values. Received columns: {list(history)}")
-    epochs = [int(e) + 1 for e in history.get("epoch", range(len(history[metrics[0]])))]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
-    for axis, metric in zip(axes[0], metrics):
-        axis.plot(epochs, history[metric], marker="o", markersize=3, label="train")
-        if any(value == value for value in history.get(f"val_{metric}", [])):  # not all NaN
-            axis.plot(epochs, history[f"val_{metric}"], marker="o", markersize=3, label="validation")
+    epochs = [int(e) for e in history.get("epoch", range(1, len(history[metrics[0]]) + 1))]
+    panels = []  # (title, {label: values})
+    split = "data_nll" in history and "loss" in history
+    for metric in metrics:
+        if split and metric == "data_nll":
+            continue
+        if split and metric == "loss":
+            panels.append(("data term: NLL per example", _series(history, "data_nll")))
+            panels.append(("KL term per example (loss - NLL)", {
+                label: [total - nll for total, nll in zip(history.get(f"{prefix}loss", []),
+                                                          history.get(f"{prefix}data_nll", []))]
+                for prefix, label in (("", "train"), ("val_", "validation")) if f"{prefix}data_nll" in history}))
+            continue
+        name = f"loss: {loss_label}" if metric == "loss" and loss_label else metric
+        panels.append((name, _series(history, metric)))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for axis, (name, series) in zip(axes[0], panels):
+        values = []
+        for label, ys in series.items():
+            if any(y == y for y in ys):  # not all NaN
+                axis.plot(epochs[:len(ys)], ys, marker="o", markersize=3, label=label)
+                values += [y for y in ys if y == y]
+        positive = [v for v in values if v > 0]
+        if positive and len(positive) == len(values) and max(positive) / min(positive) > 10:
+            axis.set_yscale("log")
         axis.set_xlabel("epoch")
-        axis.set_title(metric)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_title(name, fontsize=10)
         axis.grid(alpha=0.3)
         axis.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def _series(history: Mapping[str, list[float]], metric: str) -> dict[str, list[float]]:
+    series = {"train": list(history[metric])}
+    if f"val_{metric}" in history:
+        series["validation"] = list(history[f"val_{metric}"])
+    return series
 
 
 def plot_predictions(mean, std, targets, path: str | os.PathLike, *, title: str = "") -> Path:
@@ -79,7 +132,8 @@ def plot_predictions(mean, std, targets, path: str | os.PathLike, *, title: str 
     axis.plot([low, high], [low, high], "k--", linewidth=1)
     axis.set_xlabel("true target")
     axis.set_ylabel("predicted mean ± 1.96 std")
-    axis.set_title(title or "predictions")
+    rmse = float(np.sqrt(np.mean((mean - targets) ** 2)))
+    axis.set_title(f"{title or 'predictions'}\nRMSE {rmse:.4g}, 95% interval coverage {inside.mean():.1%}", fontsize=10)
     axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     path = Path(path)
