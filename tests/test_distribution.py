@@ -80,10 +80,10 @@ def test_a_killed_run_restarted_with_the_same_command_resumes_from_its_last_epoc
     resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from the backup" in resumed.stdout
-    epochs = [int(n) for n in re.findall(r"^Epoch (\d+)/12", resumed.stdout, flags=re.M)]
+    epochs = [int(n) for n in re.findall(r"^epoch (\d+)/12:", resumed.stdout, flags=re.M)]
     assert epochs == list(range(saved + 1, 13))  # it picks up after the last completed epoch
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
-    assert sorted({int(line.split(",")[0]) for line in history[1:]}) == list(range(12))
+    assert sorted({int(line.split(",")[0]) for line in history[1:]}) == list(range(1, 13))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] > 0.9
     assert [p.name for p in (tmp_path / "exports" / "lenet").iterdir()] == ["1"]
@@ -105,7 +105,7 @@ def test_a_run_killed_after_training_restarts_from_the_trained_weights_and_expor
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "training had finished (12 epochs), so this run evaluates and exports the trained weights" \
         in resumed.stdout
-    assert not re.search(r"^Epoch \d+/12", resumed.stdout, flags=re.M)  # no epoch trained again
+    assert not re.search(r"^epoch \d+/12:", resumed.stdout, flags=re.M)  # no epoch trained again
     assert "12 epochs, 0 of them after resuming," in resumed.stdout
     assert (tmp_path / "run" / "model.keras").read_bytes() == trained  # no checkpoint rewritten
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()

@@ -73,8 +73,8 @@ class Launched:
 
 
 def _epoch_losses(output: str, worker: int) -> list[float]:
-    """The loss on each `N/N - ... - loss: X` epoch line of one worker (Keras' verbose=2)."""
-    return [float(x) for x in re.findall(rf"^\[worker {worker}\] \d+/\d+ - .*?\bloss: ([0-9.]+)", output, re.M)]
+    """The loss on each `epoch N/M: ..., loss X (...)` line of one worker."""
+    return [float(x) for x in re.findall(rf"^\[worker {worker}\] epoch \d+/\d+: .*?\bloss ([0-9.]+)", output, re.M)]
 
 
 def test_two_workers_train_as_one_replica_does_and_only_the_chief_writes(tmp_path):
@@ -157,7 +157,7 @@ def test_a_worker_killed_after_training_restarts_the_cluster_without_training_ag
         assert re.search(rf"^\[worker {worker}\] Resuming from the backup .*: training had finished \(3 epochs\)",
                          output, re.M)
     restarted = output.split("restarting the cluster", 1)[1]
-    assert not re.search(r"^\[worker \d\] Epoch \d+/3", restarted, re.M)  # no epoch trained again
+    assert not re.search(r"^\[worker \d\] epoch \d+/3:", restarted, re.M)  # no epoch trained again
     history = (run_dir / "history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in history] == [0, 1, 2]
     assert json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"] > 0.8  # the trained weights
@@ -171,7 +171,7 @@ def test_ctrl_c_stops_every_worker(tmp_path):
                          "--export-dir", str(tmp_path / "exports")], ENV, tmp_path)
     try:
         deadline = time.monotonic() + 300
-        while "[worker 1] Epoch 2/50" not in launched.output and time.monotonic() < deadline:
+        while "[worker 1] epoch 1/50:" not in launched.output and time.monotonic() < deadline:
             assert launched.process.poll() is None, launched.output[-3000:]
             time.sleep(0.05)
         pids = [int(pid) for pid in re.findall(r"worker \d(?: \(chief\))?: pid (\d+)", launched.output)]
@@ -224,7 +224,7 @@ def test_a_recipe_with_a_bad_tf_config_says_what_is_wrong_before_training(tmp_pa
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert message in done.stderr, done.stderr[-2000:]
-    assert "Epoch" not in done.stdout and not (tmp_path / "data").exists()  # nothing started
+    assert "poch " not in done.stdout and not (tmp_path / "data").exists()  # nothing started
 
 
 @pytest.mark.parametrize("value, message", [

@@ -323,3 +323,41 @@ def test_a_run_that_fails_before_training_leaves_nothing_behind(tmp_path):
     assert "No TFDS dataset named 'digitz'. Did you mean 'digits'?" in done.stderr
     assert not (tmp_path / "runs" / "lenet-digitz").exists()
     assert zoo("runs", cwd=tmp_path).returncode == 1
+
+
+def test_on_a_terminal_the_run_shows_keras_live_bar_and_it_never_counts_past_the_end(trained, tmp_path):
+    """Under a pseudo-terminal, as in a user's shell: Keras' bar, whose step count stays within
+    the epoch (1,293 images / batch 128 = 11 steps) although steps_per_execution is 16."""
+    import pty
+    import select
+
+    cwd, _ = trained
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([*ZOO, "train", "lenet_mnist", "--dataset", "digits", "--epochs", "2",
+                                "--data-dir", str(cwd / "data"), "--model-dir", str(tmp_path / "run"),
+                                "--export-dir", str(tmp_path / "exports")],
+                               cwd=tmp_path, env=user_env(), stdin=subprocess.DEVNULL, stdout=follower,
+                               stderr=follower)
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, output.decode(errors="replace")[-2000:]
+    text = output.decode(errors="replace")
+    assert "Epoch 2/2" in text and "\r" in text  # Keras' live bar, redrawn in place
+    steps = [int(n) for n in re.findall(r"(?<![\d/])(\d+)/11(?!\d)", re.sub(r"\x1b\[[0-9;]*m", "", text))]
+    assert steps and max(steps) == 11
+    for noise in NOISE[:-2]:  # TensorFlow's lines stay out on a terminal too
+        assert noise not in text

@@ -92,7 +92,7 @@ class RunningServer:
 
     def models(self) -> dict[str, list[int]]:
         """{model: its available versions}, from GET /v1/models."""
-        listed = _request(self.url + "/v1/models")["models"]
+        listed = request_json(self.url + "/v1/models")["models"]
         return {entry["name"]: sorted(int(s["version"]) for s in entry["model_version_status"]
                                       if s["state"] == "AVAILABLE") for entry in listed}
 
@@ -107,7 +107,7 @@ class RunningServer:
             body_inputs = np.asarray(inputs).tolist()
         body = {"inputs": body_inputs, **({"signature_name": signature} if signature else {})}
         path = f"/v1/models/{model}" + (f"/versions/{version}" if version is not None else "") + ":predict"
-        outputs = _request(self.url + path, body)["outputs"]
+        outputs = request_json(self.url + path, body)["outputs"]
         return outputs if isinstance(outputs, dict) else {"outputs": outputs}
 
     def stop(self, timeout: float = 30) -> int:
@@ -157,7 +157,7 @@ def background(*, startup_timeout: float = 120, **kwargs: Any) -> Iterator[Runni
             if process.poll() is not None:
                 raise RuntimeError(f"`zoo serve` exited with {process.returncode}:\n{running.log()[-3000:]}")
             try:
-                _request(running.url + "/healthz", timeout=2)
+                request_json(running.url + "/healthz", timeout=2)
                 break
             except (OSError, RuntimeError):
                 if time.monotonic() > deadline:
@@ -171,7 +171,9 @@ def background(*, startup_timeout: float = 120, **kwargs: Any) -> Iterator[Runni
         os.unlink(log.name)
 
 
-def _request(url: str, body: dict | None = None, timeout: float = 60) -> dict:
+def request_json(url: str, body: dict | None = None, timeout: float = 60) -> dict:
+    """GET `url` (or POST `body` as JSON) and return the JSON answer; an HTTP error status becomes
+    `RuntimeError` with the server's own `error` message. Connection failures stay `URLError`."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 from zoo._lazy import lazy_import
@@ -148,18 +147,10 @@ def _remote(url: str, args, base: Path | None = None):
 
 
 def _call(url: str, path: str, body: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url.rstrip("/") + path, data=data, method="GET" if body is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    from zoo.serving.api import request_json
+
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        try:
-            message = json.loads(error.read() or b"{}").get("error", error.reason)
-        except ValueError:
-            message = error.reason
-        raise RuntimeError(f"The server answered {error.code}: {message}") from None
+        return request_json(url.rstrip("/") + path, body)
     except urllib.error.URLError as error:
         raise RuntimeError(f"No server at {url} ({error.reason}). Start one with `zoo serve "
                            "--model-base-path saved_models`, or pass --model-base-path to start one "

@@ -197,9 +197,8 @@ def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, 
     if config.progress == "epochs":  # many one-step epochs: one bar, or about 10 lines
         callbacks.append(report.EpochProgress(config.epochs) if live
                          else report.EpochLines(config.epochs, every=max(1, config.epochs // 10)))
-    elif config.progress == "batches" and not live:
-        prefix = f"{multi_worker.describe(role)}: " if role is not None else ""
-        callbacks.append(report.EpochLines(config.epochs, prefix=prefix))
+    elif config.progress == "batches" and not live:  # `zoo launch` prefixes each worker's lines
+        callbacks.append(report.EpochLines(config.epochs))
     if resumed_at is not None and resumed_at >= config.epochs:
         print(f"Resuming from the backup in {backup_dir}: training had finished ({resumed_at} epochs), "
               "so this run evaluates and exports the trained weights", flush=True)
