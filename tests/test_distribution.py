@@ -109,7 +109,7 @@ def test_a_run_killed_after_training_restarts_from_the_trained_weights_and_expor
     assert "12 epochs, 0 of them after resuming," in resumed.stdout
     assert (tmp_path / "run" / "model.keras").read_bytes() == trained  # no checkpoint rewritten
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
-    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(12))
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(1, 13))
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"] > 0.9  # trained weights
     assert [p.name for p in (tmp_path / "exports" / "lenet").iterdir() if not p.name.startswith(".")] == ["1"]
     assert not (tmp_path / "run" / "backup").exists()  # the finished run removed it

@@ -143,7 +143,7 @@ def test_a_worker_killed_after_epoch_1_is_restarted_and_training_finishes_3_epoc
     assert re.search(r"^\[worker 0\] Resuming from the backup", output, re.M)
     assert re.search(r"^\[worker 1\] Resuming from the backup", output, re.M)
     history = (run_dir / "history.csv").read_text().splitlines()[1:]
-    assert [int(row.split(",")[0]) for row in history] == [0, 1, 2]  # 3 epochs in all, not 4
+    assert [int(row.split(",")[0]) for row in history] == [1, 2, 3]  # 3 epochs in all, not 4
     assert [p.name for p in (exports / "lenet").iterdir()] == ["1"]  # exported once, by the chief
 
 
@@ -159,7 +159,7 @@ def test_a_worker_killed_after_training_restarts_the_cluster_without_training_ag
     restarted = output.split("restarting the cluster", 1)[1]
     assert not re.search(r"^\[worker \d\] epoch \d+/3:", restarted, re.M)  # no epoch trained again
     history = (run_dir / "history.csv").read_text().splitlines()[1:]
-    assert [int(row.split(",")[0]) for row in history] == [0, 1, 2]
+    assert [int(row.split(",")[0]) for row in history] == [1, 2, 3]
     assert json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"] > 0.8  # the trained weights
     assert [p.name for p in (exports / "lenet").iterdir() if not p.name.startswith(".")] == ["1"]
     assert not (run_dir / "backup").exists()

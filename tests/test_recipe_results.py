@@ -85,7 +85,7 @@ def test_bayesian_lenet_on_digits_is_near_lenet_calibrated_and_flags_noise(lenet
     assert (tmp_path / "runs" / "bayesian_lenet-digits" / "reliability.png").exists()
 
     # The README's uncertainty snippet, as written, on the model this run saved.
-    snippet = _readme_python_block("runs/bayesian_lenet-digits/model.keras")
+    snippet = _readme_python_block('zoo.load_model("runs/bayesian_lenet-digits")')
     done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "data")},
                           timeout=300)

@@ -408,7 +408,8 @@ def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None 
     the family's natural loss, optimizer and metrics, so `model.fit(dataset)` works at once.
     `weights` loads trained weights from a run directory (`runs/lenet-digits`), a `.keras` or a
     `.weights.h5` file; a run's recorded config must match this one, and every difference is
-    named (`zoo.saving`).
+    named (`zoo.saving`). (For an entry whose config has a `weights` key of its own, such as
+    `mp_neuron`'s fixed weights, `weights=` sets that key.)
 
     Raises:
         UnknownModelError: `name` is not registered (the message lists close names).
@@ -421,6 +422,8 @@ def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None 
         (None, 100)
     """
     spec = get_spec(name)
+    if weights is not None and "weights" in spec.defaults:  # the model's own config key
+        overrides, weights = {**overrides, "weights": weights}, None
     config = spec.resolve_config(overrides)
     backend = _keras_backend()
     if backend not in spec.backends:
