@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,14 @@ def test_help_texts_describe_each_command():
         done = subprocess.run([sys.executable, "-m", "zoo", *args, "--help"], capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0 and "usage: zoo" in done.stdout
+
+
+def test_reading_the_catalog_before_importing_tensorflow_leaves_keras_whole():
+    """The catalog binds Keras lazily; TensorFlow's own import must not find a half-loaded Keras
+    (as `zoo train --set dropout=0.1` does: parse, describe, then train)."""
+    code = ("import zoo\nzoo.describe('lenet')\nimport tensorflow\n"
+            "print(zoo.build('lenet', dropout=0.1).count_params())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(zoo.describe("lenet").trainable_params)
