@@ -90,7 +90,10 @@ def test_bayesian_lenet_on_digits_is_near_lenet_calibrated_and_flags_noise(lenet
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "data")},
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    numbers = [float(n) for n in re.findall(r"\d+\.\d+", done.stdout)]
+    loaded, *printed = done.stdout.splitlines()
+    assert loaded.startswith("Loaded runs/bayesian_lenet-digits/model.keras: bayesian_lenet (Keras model, trained 60 "
+                             "epochs on digits; test accuracy ")
+    numbers = [float(n) for n in re.findall(r"\d+\.\d+", "\n".join(printed))]
     accuracy, ece, entropy_digits, entropy_noise, mi_digits, mi_noise, auroc = numbers
     assert abs(accuracy - bayesian["mc_accuracy"]) < 0.01 and ece <= 0.05
     assert entropy_noise > entropy_digits and mi_noise > mi_digits and auroc >= 0.9
