@@ -42,7 +42,7 @@ def read_image(path: str | os.PathLike, *, shape: Sequence[int | None] | None,
         with Image.open(path) as opened:
             opened.seek(0)  # the first frame of an animation
             image = opened.copy()
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise ValueError(f"Cannot read {str(path)!r} as an image ({type(error).__name__}: {error}). "
                          "Expected an image file (PNG, JPEG, ...), a .npy array or a JSON request.") from None
     notes: list[str] = []
