@@ -42,8 +42,8 @@ def run_script(main: Callable[[], Any]) -> int:
     try:
         main()
     except KeyboardInterrupt:
-        print("\nInterrupted. Run the same command again to resume from the last completed epoch.",
-              file=sys.stderr)
+        print("\nInterrupted. Run the same command again to resume after the last completed epoch "
+              "(a run stopped before its first epoch starts afresh).", file=sys.stderr)
         return 130
     except Exception as error:
         if not isinstance(error, _expected_errors()):
