@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import complexity
+from zoo import complexity, heads
 from zoo.registry import get_spec, resolve_template
 from conftest import example_batch, example_labels
 
@@ -94,6 +94,30 @@ def test_saved_model_export_gives_identical_outputs(name, tmp_path):
     served = loaded.signatures["serving_default"](tf.constant(x))
     (output,) = served.values()
     np.testing.assert_allclose(output.numpy(), _outputs(model, x), rtol=1e-5, atol=1e-5)
+
+
+# Configs that change an entry's head (its output units, activation or task).
+HEAD_VARIANTS = {
+    "mlp": [{"num_classes": 1}, {"output_activation": "softmax"},
+            {"output_activation": "sigmoid", "num_classes": 1}, {"output_activation": "relu"}],
+    "lenet": [{"num_classes": 1}],
+    "lstm_sequence": [{"task": "classification", "num_outputs": 3}, {"task": "classification", "num_outputs": 1}],
+    "bayesian_mlp": [{"task": "regression", "num_outputs": 2}],
+}
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_the_declared_head_is_the_one_the_compiled_loss_trains(name):
+    spec = get_spec(name)
+    assert spec.head is not None, f"{name}: declare what it outputs with register_model(head=...)"
+    assert zoo.describe(name).head == spec.head_for(spec.resolve_config())
+    for overrides in [{}] + HEAD_VARIANTS.get(name, []):
+        declared = spec.head_for(spec.resolve_config(overrides))
+        compiled = zoo.build(name, **overrides)
+        assert heads.head_of(compiled) == declared == heads.infer_head(compiled), (name, overrides)
+        # Without a loss to infer from, the model still knows its head (and exports by it).
+        assert heads.head_of(zoo.build(name, compile=False, **overrides)) == declared, (name, overrides)
+        assert heads.get(declared).targets(compiled.output_shape[-1]) >= 1
 
 
 @pytest.mark.parametrize("name", ENTRIES)

@@ -133,3 +133,14 @@ def test_each_head_gets_its_outputs(tmp_path, name, config, head, outputs):
         probabilities = result["probabilities"].numpy()
         np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
         np.testing.assert_array_equal(result["classes"].numpy(), (probabilities[:, 1] > 0.5).astype(int))
+
+
+def test_an_uncompiled_model_exports_by_the_head_it_was_built_with(tmp_path):
+    # No loss to read the head from: the catalog's declaration says the outputs are a Normal's.
+    model = zoo.build("bayesian_mlp", task="regression", input_shape=(3,), compile=False)
+    path = export_model(model, tmp_path, mc_samples=4, target_scale=(10.0, 2.0))
+    assert read_card(path)["head"] == "normal"
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](inputs=tf.ones((5, 3)))
+    assert set(served) == {"mean", "std", "aleatoric_std", "epistemic_std"}
+    # The std floor is the one GaussianNLL trains with, scaled to target units.
+    assert np.all(served["aleatoric_std"].numpy() >= 2.0 * zoo.heads.MIN_STD)

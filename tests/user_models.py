@@ -15,7 +15,7 @@ def _compile(model, config):
 
 @zoo.register_model(family="user", task="regression", summary="A user's linear regressor.",
                     input=zoo.InputSpec(value_range=(-1.0, 1.0)), output_shape=(None, 1),
-                    output="value", tags=("user",), compile=_compile)
+                    head="values", tags=("user",), compile=_compile)
 def user_linear_regressor(input_shape=(3,), learning_rate=0.1):
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, keras.layers.Dense(1)(inputs))

@@ -36,17 +36,10 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.heads import HEADS, head_of, model_input_spec  # noqa: F401  (public here too)
+from zoo import heads
+from zoo.heads import head_of, model_input_spec  # noqa: F401  (public here too)
 from zoo.layout import (  # noqa: F401  (check_export_target, list_versions, read_card: public here too)
     ASSETS_EXTRA, CARD_FILE, DEFAULT_SIGNATURE, WARMUP_FILE, check_export_target, list_versions, read_card)
-
-OUTPUTS = {"logits": ("logits", "probabilities", "classes"),
-           "binary_logits": ("logits", "probabilities", "classes"),
-           "probabilities": ("probabilities", "classes"), "classes": ("classes",),
-           "normal": ("mean", "std"), "mean_std": ("mean", "std"), "values": ("predictions",)}
-MC_OUTPUTS = {"logits": ("probabilities", "classes", "entropy"),
-              "normal": ("mean", "std", "aleatoric_std", "epistemic_std")}
-SIGNATURE = DEFAULT_SIGNATURE
 
 
 def next_version(model_dir: str | os.PathLike) -> int:
@@ -89,16 +82,14 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     """
     name = name or model.name
     parent = check_export_target(export_dir, name)
-    head = head or head_of(model)
-    if head not in HEADS:
-        raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={head!r}")
-    if mc_samples is not None and (not isinstance(mc_samples, int) or mc_samples < 1 or head not in MC_OUTPUTS):
+    kind = heads.get(head or head_of(model))
+    if mc_samples is not None and (not isinstance(mc_samples, int) or mc_samples < 1 or not kind.sample_outputs):
         raise ValueError("`mc_samples` must be a positive integer, for a model whose head is one of "
-                         f"{', '.join(MC_OUTPUTS)}. Received: mc_samples={mc_samples!r} for head={head!r}")
-    if target_scale is not None and (head not in ("normal", "mean_std", "values") or len(target_scale) != 2
-                                     or not target_scale[1] > 0):
+                         f"{', '.join(heads.sampled_heads())}. Received: mc_samples={mc_samples!r} "
+                         f"for head={kind.name!r}")
+    if target_scale is not None and (kind.is_classifier or len(target_scale) != 2 or not target_scale[1] > 0):
         raise ValueError("`target_scale` must be (loc, scale > 0), for a regressor. Received: "
-                         f"target_scale={target_scale!r} for head={head!r}")
+                         f"target_scale={target_scale!r} for head={kind.name!r}")
     parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(parent)
     version = next_version(parent) if version is None else version
@@ -114,14 +105,14 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
 
     staging = parent / f".{version}.incomplete-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        _write_saved_model(model, staging, head, input_spec, preprocessor, mc_samples, target_scale)
+        _write_saved_model(model, staging, kind, input_spec, preprocessor, mc_samples, target_scale)
         extra = staging / ASSETS_EXTRA
         extra.mkdir()
-        outputs = list(MC_OUTPUTS[head] if mc_samples else OUTPUTS[head])
-        full_card = {"name": name, "version": version, "head": head, "outputs": outputs,
+        outputs = list(kind.sample_outputs if mc_samples else kind.outputs)
+        full_card = {"name": name, "version": version, "head": kind.name, "outputs": outputs,
                      "mc_samples": mc_samples,
                      "target_scale": list(map(float, target_scale)) if target_scale else None,
-                     "signature": {"name": SIGNATURE, "input": input_name,
+                     "signature": {"name": DEFAULT_SIGNATURE, "input": input_name,
                                    "input_dtype": input_spec.dtype.name,
                                    "input_shape": list(input_spec.shape.as_list())},
                      **(card or {}), "exported_at": _now(), "libraries": library_versions(),
@@ -158,67 +149,38 @@ def _remove_abandoned_staging(parent: Path) -> None:
             pass
 
 
-def _write_saved_model(model, path: Path, head: str, input_spec, preprocessor, mc_samples=None,
+def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preprocessor, mc_samples=None,
                        target_scale=None) -> None:
+    """Writes the SavedModel: `serving_default` returns the head's named outputs (their summary
+    over `mc_samples` passes, with one pass as `sample`), in target units."""
     import keras
 
     loc, scale = target_scale or (0.0, 1.0)
-    min_std = float(getattr(model.loss, "min_std", 0.0))  # GaussianNLL's floor on the std
+    min_std = heads.min_std_of(model)
 
-    def forward(inputs):
-        features = preprocessor(inputs) if preprocessor is not None else inputs
+    def forward(features):
         return tf.cast(model(features, training=False), tf.float32)
 
-    def normal(outputs):
-        """(mean, std) in target units from a `normal` or `mean_std` head's outputs."""
-        mean, second = tf.split(outputs, 2, axis=-1)
-        std = tf.nn.softplus(second) + min_std if head == "normal" else second
-        return loc + scale * mean, scale * std
-
     def serve(inputs):
-        outputs = forward(inputs)
-        if head == "logits":
-            return {"logits": outputs, "probabilities": tf.nn.softmax(outputs),
-                    "classes": tf.argmax(outputs, axis=-1)}
-        if head == "binary_logits":
-            positive = tf.sigmoid(outputs)
-            return {"logits": outputs, "probabilities": tf.concat([1 - positive, positive], -1),
-                    "classes": tf.cast(positive[:, 0] > 0.5, tf.int64)}
-        if head == "probabilities":
-            if outputs.shape[-1] == 1:
-                outputs = tf.concat([1 - outputs, outputs], -1)
-            return {"probabilities": outputs, "classes": tf.argmax(outputs, axis=-1)}
-        if head == "classes":
-            return {"classes": tf.cast(tf.reshape(outputs, [-1]) > 0.5, tf.int64)}
-        if head in ("normal", "mean_std"):
-            mean, std = normal(outputs)
-            return {"mean": mean, "std": std}
-        return {"predictions": loc + scale * outputs}
+        features = preprocessor(inputs) if preprocessor is not None else inputs
+        return head.in_target_units(head.serve(forward(features), min_std=min_std), loc, scale)
 
     def serve_mc(inputs):
         features = preprocessor(inputs) if preprocessor is not None else inputs
         # One pass per sample inside the graph: each draws its own weights (or masks).
-        samples = tf.map_fn(lambda _: tf.cast(model(features, training=False), tf.float32),
-                            tf.range(mc_samples), fn_output_signature=tf.float32)
-        if head == "normal":
-            means, stds = normal(samples)
-            aleatoric = tf.reduce_mean(tf.square(stds), axis=0)
-            epistemic = tf.math.reduce_variance(means, axis=0)
-            return {"mean": tf.reduce_mean(means, axis=0), "std": tf.sqrt(aleatoric + epistemic),
-                    "aleatoric_std": tf.sqrt(aleatoric), "epistemic_std": tf.sqrt(epistemic)}
-        mean = tf.reduce_mean(tf.nn.softmax(samples), axis=0)
-        return {"probabilities": mean, "classes": tf.argmax(mean, axis=-1),
-                "entropy": -tf.reduce_sum(mean * tf.math.log(mean + 1e-12), axis=-1)}
+        samples = tf.map_fn(lambda _: forward(features), tf.range(mc_samples), fn_output_signature=tf.float32)
+        summary = head.summarize(samples, min_std=min_std)
+        return head.in_target_units({key: summary[key] for key in head.sample_outputs}, loc, scale)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     if preprocessor is not None:
         archive.track(preprocessor)
     if mc_samples:
-        archive.add_endpoint(SIGNATURE, serve_mc, input_signature=[input_spec])
+        archive.add_endpoint(DEFAULT_SIGNATURE, serve_mc, input_signature=[input_spec])
         archive.add_endpoint("sample", serve, input_signature=[input_spec])
     else:
-        archive.add_endpoint(SIGNATURE, serve, input_signature=[input_spec])
+        archive.add_endpoint(DEFAULT_SIGNATURE, serve, input_signature=[input_spec])
     archive.write_out(str(path), verbose=False)
 
 
@@ -235,7 +197,7 @@ def write_warmup_requests(path: Path, model_name: str, input_name: str, inputs) 
     with tf.io.TFRecordWriter(str(path)) as writer:
         for batch in batches:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE))
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=DEFAULT_SIGNATURE))
             request.inputs[input_name].CopyFrom(tf.make_tensor_proto(batch))
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from zoo import validation
+from zoo import heads, validation
 
 # A shape or range template: ints are literal, strings name a config key, callables get the config.
 Template = Any
@@ -92,6 +92,7 @@ class ModelSpec:
     input: InputSpec
     output_shape: tuple[Template, ...]
     output: str
+    head: str | Callable[[Mapping[str, Any]], str] | None
     tags: tuple[str, ...]
     reference: Reference | None
     reference_result: ReferenceResult | None
@@ -125,6 +126,16 @@ class ModelSpec:
         if self.validate is not None:
             self.validate(config)
         return config
+
+    def head_for(self, config: Mapping[str, Any]) -> str | None:
+        """The head (`zoo.heads`) this entry outputs with `config`; None for an entry that
+        declares none (its models' heads are inferred from their compiled loss).
+
+        Example:
+            >>> get_spec("mlp").head_for(get_spec("mlp").resolve_config({"num_classes": 1}))
+            'binary_logits'
+        """
+        return self.head(config) if callable(self.head) else self.head
 
 
 def resolve_template(template: Template, config: Mapping[str, Any]) -> Any:
@@ -162,6 +173,7 @@ class ModelCard:
     input_range: tuple[float, float]
     output_shape: tuple[int | None, ...]
     output: str
+    head: str | None
     tags: tuple[str, ...]
     reference: Reference | None
     reference_result: ReferenceResult | None
@@ -232,7 +244,8 @@ def register_model(
     summary: str,
     input: InputSpec = InputSpec(),
     output_shape: Sequence[Template] = (None, "num_classes"),
-    output: str = "logits",
+    output: str | None = None,
+    head: str | Callable[[Mapping[str, Any]], str] | None = None,
     tags: Sequence[str] = (),
     reference: Reference | None = None,
     reference_result: ReferenceResult | None = None,
@@ -259,7 +272,11 @@ def register_model(
         summary: one line for `zoo list`.
         input: what the model takes per example (`InputSpec`).
         output_shape: the batched output shape; entries may name config keys.
-        output: what the output means, e.g. `"logits"` or `"0/1 step"`.
+        output: what the output means in words, e.g. `"0/1 step: 1 when w·x >= threshold"`;
+            defaults to the head's description.
+        head: what the outputs are, as `zoo.heads` names them (`"logits"`, `"normal"`, ...), or
+            a function of the config where that decides it (one output unit: `"binary_logits"`).
+            Exports, uncertainty and recipes follow it. None: inferred from the compiled loss.
         tags: free-form labels for `list_models(tag=...)`.
         reference: the paper or source.
         reference_result: a published result the model's recipe should reach.
@@ -277,7 +294,7 @@ def register_model(
 
     Example:
         >>> @zoo.register_model(family="toy", task="regression", summary="One dense unit.",
-        ...                     output_shape=(None, 1), output="value")
+        ...                     output_shape=(None, 1), head="values")
         ... def toy_linear(input_shape=(3,)):
         ...     inputs = keras.Input(input_shape)
         ...     return keras.Model(inputs, keras.layers.Dense(1)(inputs), name="toy_linear")
@@ -306,12 +323,15 @@ def register_model(
         spec = ModelSpec(
             name=entry, family=family, task=task, summary=summary, builder=builder,
             defaults={**signature_defaults, **(defaults or {})}, input=input,
-            output_shape=output_shape if callable(output_shape) else tuple(output_shape), output=output, tags=tuple(tags),
+            output_shape=output_shape if callable(output_shape) else tuple(output_shape), output=output or "",
+            head=head, tags=tuple(tags),
             reference=reference, reference_result=reference_result, compile=compile,
             validate=validate, input_rank=input_rank, deterministic=deterministic,
             params=params, flops=flops, backends=tuple(backends),
         )
-        spec.resolve_config()  # a broken default config fails at registration, not at build
+        default_head = spec.head_for(spec.resolve_config())  # a broken default config fails here, not at build
+        if default_head is not None:
+            heads.get(default_head)  # an unknown head name, too
         _REGISTRY[entry] = spec
         return builder
 
@@ -362,11 +382,13 @@ def card_for(spec: ModelSpec, config: Mapping[str, Any], counts: tuple[int, int]
              flops: int | None) -> ModelCard:
     """Assemble the card of `spec` built with `config` (used by `describe`)."""
     low, high = resolve_template(spec.input.value_range, config)
+    head = spec.head_for(config)
     return ModelCard(
         name=spec.name, family=spec.family, task=spec.task, summary=spec.summary,
         config=dict(config), input_shape=tuple(resolve_template(spec.input.shape, config)),
         input_dtype=spec.input.dtype, input_range=(low, high),
-        output_shape=resolve_template(spec.output_shape, config), output=spec.output, tags=spec.tags,
+        output_shape=resolve_template(spec.output_shape, config), head=head,
+        output=spec.output or (heads.get(head).description if head else ""), tags=spec.tags,
         reference=spec.reference, reference_result=spec.reference_result,
         trainable_params=counts[0] if counts else None,
         non_trainable_params=counts[1] if counts else None, flops=flops, backends=spec.backends,
@@ -433,6 +455,9 @@ def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None 
     if model.name != spec.name:
         # Entries that share a builder still get their own name (saved weights load by it).
         model.name = spec.name
+    head = spec.head_for(config)
+    if head is not None:  # before compiling: a family's compile may follow the head
+        heads.declare(model, head)
     if compile and spec.compile is not None:
         spec.compile(model, config)
     if weights is not None:

@@ -78,9 +78,8 @@ def register_custom_objects() -> None:
     """Imports every module that registers zoo objects with Keras' serialization, including the
     ones loaded lazily elsewhere (TFP-based layers and models)."""
     import zoo.layers  # noqa: F401
-    import zoo.layers.gaussian_process  # noqa: F401
+    import zoo.models.gaussian_process  # noqa: F401
     import zoo.layers.variational  # noqa: F401
-    import zoo.models  # noqa: F401
 
 
 class ExportedModel:

@@ -19,9 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from zoo.heads import head_of, model_input_spec
-
-EPS = 1e-12
+from zoo import heads
+from zoo.heads import EPS, head_of, model_input_spec
 
 
 @dataclasses.dataclass
@@ -114,29 +113,17 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
         >>> u = predict_with_uncertainty(model, x_test, samples=32)  # doctest: +SKIP
         >>> u.probabilities.argmax(-1), u.mutual_information  # doctest: +SKIP
     """
-    head = head or head_of(model)
-    if head == "mean_std":  # a Gaussian process: its predictive Normal is exact, no sampling
-        mean, std = np.split(np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0)), 2, axis=-1)
-        return Uncertainty(samples=1, mean=mean, std=std)
-    outputs = sample_outputs(model, x, samples, batch_size=batch_size, training=mc_dropout)
-    if head == "logits":
-        probabilities = tf.nn.softmax(outputs, axis=-1).numpy()
-        mean = probabilities.mean(axis=0)
-        entropy = _entropy(mean)
-        expected = _entropy(probabilities).mean(axis=0)
-        return Uncertainty(samples=samples, probabilities=mean, classes=mean.argmax(-1),
-                           entropy=entropy, expected_entropy=expected,
-                           mutual_information=np.maximum(entropy - expected, 0.0),
-                           std=probabilities.std(axis=0))
-    if head == "normal":
-        min_std = float(getattr(model.loss, "min_std", 1e-3))
-        means, raw = np.split(outputs, 2, axis=-1)
-        variances = (tf.nn.softplus(raw).numpy() + min_std) ** 2
-        aleatoric = variances.mean(axis=0)
-        epistemic = means.var(axis=0)
-        return Uncertainty(samples=samples, mean=means.mean(axis=0), std=np.sqrt(aleatoric + epistemic),
-                           aleatoric_std=np.sqrt(aleatoric), epistemic_std=np.sqrt(epistemic))
-    raise ValueError(f"`head` must be 'logits', 'normal' or 'mean_std'. Received: head={head!r}")
+    kind = heads.get(head or head_of(model))
+    if not (kind.sample_outputs or kind.exact):
+        handled = [name for name in heads.HEADS if heads.get(name).sample_outputs or heads.get(name).exact]
+        raise ValueError(f"`head` must be one of {', '.join(handled)}. Received: head={kind.name!r}")
+    if kind.exact:  # e.g. a Gaussian process: its predictive distribution needs no sampling
+        samples = 1
+        outputs = np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0))[None]
+    else:
+        outputs = sample_outputs(model, x, samples, batch_size=batch_size, training=mc_dropout)
+    summary = kind.summarize(outputs, min_std=heads.min_std_of(model))
+    return Uncertainty(samples=samples, **{key: np.asarray(value) for key, value in summary.items()})
 
 
 def _entropy(probabilities: np.ndarray) -> np.ndarray:

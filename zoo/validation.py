@@ -196,3 +196,27 @@ def check_rank(key: str, value: Sequence, rank: int, what: str) -> None:
 def check_config(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Validate every value of a full config against the checks and defaults above."""
     return {key: check_value(key, value, defaults.get(key)) for key, value in config.items()}
+
+
+# -- checks families share -----------------------------------------------------------------
+def check_mc_dropout(mc_dropout: bool, dropout: float) -> None:
+    """MC dropout needs dropout to sample from (`mlp`, `lenet`)."""
+    if mc_dropout and not dropout:
+        raise ValueError("`mc_dropout=True` needs dropout to sample from. "
+                         f"Received: mc_dropout=True, dropout={dropout!r}; set dropout > 0.")
+
+
+def check_lenet_geometry(config: Mapping[str, Any]) -> None:
+    """LeNet's layout fits the images: two convolutions, and at least one pixel left after them
+    (`lenet`, `bayesian_lenet`)."""
+    # 'same' conv, 2x2 pool, 'valid' conv, 2x2 pool must leave at least one pixel.
+    smallest = 2 * (config["kernel_size"] + 1)
+    height, width, _ = config["input_shape"]
+    if height < smallest or width < smallest:
+        raise ValueError(
+            f"'lenet' with kernel_size={config['kernel_size']} needs images of at least "
+            f"{smallest}x{smallest}. Received: input_shape={config['input_shape']!r}. "
+            "Upsample the images or use a smaller kernel_size.")
+    if len(config["filters"]) != 2:
+        raise ValueError("`filters` must give the widths of LeNet's two convolutions. "
+                         f"Received: filters={config['filters']!r}")

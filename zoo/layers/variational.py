@@ -35,10 +35,13 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import heads
+
 tfd = tfp.distributions
 
 
-def _softplus_inverse(value: float) -> float:
+def softplus_inverse(value: float) -> float:
+    """The raw parameter whose softplus is `value` (> 0): initial values of positive parameters."""
     return math.log(math.expm1(value))
 
 
@@ -69,7 +72,7 @@ class _Variational(keras.layers.Layer):
 
     # -- weights ----------------------------------------------------------------------------
     def _add_posterior(self, name: str, shape, loc_initializer) -> None:
-        rho = keras.initializers.Constant(_softplus_inverse(self.posterior_std_init))
+        rho = keras.initializers.Constant(softplus_inverse(self.posterior_std_init))
         setattr(self, f"{name}_loc", self.add_weight(name=f"{name}_loc", shape=shape, initializer=loc_initializer))
         setattr(self, f"{name}_rho", self.add_weight(name=f"{name}_rho", shape=shape, initializer=rho))
 
@@ -313,7 +316,7 @@ class GaussianNLL(keras.losses.Loss):
         >>> GaussianNLL()(np.zeros((2, 1)), np.zeros((2, 2)))  # doctest: +SKIP
     """
 
-    def __init__(self, min_std: float = 1e-3, name: str = "gaussian_nll", **kwargs):
+    def __init__(self, min_std: float = heads.MIN_STD, name: str = "gaussian_nll", **kwargs):
         super().__init__(name=name, **kwargs)
         self.min_std = float(min_std)
 
@@ -331,7 +334,7 @@ def gaussian_nll(y_true, y_pred):
     return GaussianNLL().call(y_true, y_pred)
 
 
-def normal_from_outputs(outputs, min_std: float = 1e-3) -> tfd.Normal:
-    """The predictive Normal of a heteroscedastic head: outputs = [means, raw scales]."""
-    mean, raw = tf.split(outputs, 2, axis=-1)
-    return tfd.Normal(loc=mean, scale=tf.nn.softplus(raw) + min_std)
+def normal_from_outputs(outputs, min_std: float = heads.MIN_STD) -> tfd.Normal:
+    """The predictive Normal of a `normal` head's outputs, [means, raw scales] (`zoo.heads`)."""
+    mean, std = heads.get("normal").mean_std(outputs, min_std)
+    return tfd.Normal(loc=mean, scale=std)

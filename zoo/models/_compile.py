@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from zoo import heads
 from zoo._lazy import lazy_import
 
 keras = lazy_import("keras")
@@ -52,9 +53,9 @@ def compile_threshold_unit(model, config: Mapping[str, Any]) -> None:
 
 
 def compile_by_head(model, config: Mapping[str, Any]) -> None:
-    """Classifier losses for logits, sigmoid or softmax heads; regression for anything else."""
-    activation = config.get("output_activation")
-    if activation in (None, "sigmoid", "softmax"):
-        compile_classifier(model, config, output_activation=activation)
+    """Cross-entropy for a classifier head (logits, or probabilities after the config's
+    `output_activation`), mean squared error for a regressor: the head `zoo.build` declared."""
+    if heads.get(heads.head_of(model)).is_classifier:
+        compile_classifier(model, config, output_activation=config.get("output_activation"))
     else:
         compile_regressor(model, config)

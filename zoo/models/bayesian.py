@@ -11,10 +11,11 @@ These models need the TensorFlow backend (TFP runs on TensorFlow).
 from __future__ import annotations
 
 from zoo._lazy import lazy_import
+from zoo.heads import classifier_head, logits_head
 from zoo.models._compile import compile_bayesian_classifier
-from zoo.models.lenet import PIXELS, _check_lenet
+from zoo.models.lenet import PIXELS
 from zoo.registry import InputSpec, Reference, register_model
-from zoo.validation import one_of
+from zoo.validation import check_lenet_geometry, one_of
 
 keras = lazy_import("keras")
 
@@ -43,6 +44,10 @@ def _compile_bayesian_mlp(model, config) -> None:
                       metrics=[keras.metrics.MeanMetricWrapper(variational.gaussian_nll, name="data_nll")])
 
 
+def _bayesian_mlp_head(config) -> str:
+    return classifier_head(config["num_classes"]) if config["task"] == "classification" else "normal"
+
+
 def _check_task(config) -> None:
     one_of("classification", "regression")("task", config["task"])
 
@@ -54,6 +59,7 @@ def _check_task(config) -> None:
     input=InputSpec(value_range=(0.0, 1.0)),
     output_shape=lambda c: (None, c["num_classes"] if c["task"] == "classification" else 2 * c["num_outputs"]),
     output="logits (classification) or [means, raw scales] of a Normal (regression)",
+    head=_bayesian_mlp_head,
     tags=("bayesian", "uncertainty", "tfp"),
     reference=BLUNDELL_2015,
     compile=_compile_bayesian_mlp,
@@ -91,8 +97,9 @@ def bayesian_mlp(input_shape=(784,), task="classification", num_classes=10, num_
     input=PIXELS,
     tags=("bayesian", "uncertainty", "tfp", "convolutional", "mnist"),
     reference=WEN_2018,
+    head=logits_head,
     compile=compile_bayesian_classifier,
-    validate=_check_lenet,
+    validate=check_lenet_geometry,
     input_rank=3,
     deterministic=False,
     params=(123176, 5),

@@ -1,6 +1,6 @@
 """Exact Gaussian-process regression with TFP: `gp_regressor`.
 
-The model is `zoo.layers.gaussian_process.GaussianProcessRegressor`, a Keras 3 model whose
+The model is `zoo.models.gaussian_process.GaussianProcessRegressor`, a Keras 3 model whose
 maths is TFP's (`tfd.GaussianProcess` for the marginal likelihood it maximises in `fit`,
 `tfd.GaussianProcessRegressionModel` for predictions). It needs the TensorFlow backend.
 """
@@ -11,6 +11,7 @@ from zoo._lazy import lazy_import
 from zoo.registry import InputSpec, Reference, register_model
 
 keras = lazy_import("keras")
+gaussian_process = lazy_import("zoo.models.gaussian_process")  # TensorFlow Probability: on first build
 
 __all__ = ["gp_regressor"]
 
@@ -33,6 +34,7 @@ def _compile_gp(model, config) -> None:
     input=InputSpec(value_range=(None, None)),
     output_shape=(None, 2),
     output="[mean, std] of the predictive Normal of a target (std includes observation noise)",
+    head="mean_std",
     tags=("gaussian process", "uncertainty", "tfp", "kernel"),
     reference=RASMUSSEN_2006,
     compile=_compile_gp,
@@ -52,8 +54,6 @@ def gp_regressor(input_shape=(3,), num_train_examples=256, amplitude=1.0, length
         >>> model.fit(x, y, epochs=200, verbose=0)  # doctest: +SKIP
         >>> model.length_scales  # short for the features that matter  # doctest: +SKIP
     """
-    from zoo.layers.gaussian_process import GaussianProcessRegressor
-
-    return GaussianProcessRegressor(
+    return gaussian_process.GaussianProcessRegressor(
         num_features=input_shape[0], num_train_examples=num_train_examples, amplitude=amplitude,
         length_scale=length_scale, noise_variance=noise_variance, jitter=jitter, name="gp_regressor")

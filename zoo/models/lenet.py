@@ -16,9 +16,10 @@ uses cross-entropy instead of the paper's MAP criterion.
 from __future__ import annotations
 
 from zoo._lazy import lazy_import
+from zoo.heads import logits_head
 from zoo.models._compile import compile_classifier
-from zoo.models.mlp import _check_mc_dropout
 from zoo.registry import InputSpec, Reference, ReferenceResult, register_model
+from zoo.validation import check_lenet_geometry, check_mc_dropout
 
 keras = lazy_import("keras")
 zoo_layers = lazy_import("zoo.layers")
@@ -41,20 +42,6 @@ def _check_lenet5(config) -> None:
             "32x32, or use 'lenet', which takes any size from 12x12.")
 
 
-def _check_lenet(config) -> None:
-    # 'same' conv, 2x2 pool, 'valid' conv, 2x2 pool must leave at least one pixel.
-    smallest = 2 * (config["kernel_size"] + 1)
-    height, width, _ = config["input_shape"]
-    if height < smallest or width < smallest:
-        raise ValueError(
-            f"'lenet' with kernel_size={config['kernel_size']} needs images of at least "
-            f"{smallest}x{smallest}. Received: input_shape={config['input_shape']!r}. "
-            "Upsample the images or use a smaller kernel_size.")
-    if len(config["filters"]) != 2:
-        raise ValueError("`filters` must give the widths of LeNet's two convolutions. "
-                         f"Received: filters={config['filters']!r}")
-
-
 @register_model(
     family="lenet",
     task="image classification",
@@ -65,6 +52,7 @@ def _check_lenet(config) -> None:
     reference_result=ReferenceResult(
         "mnist", "accuracy", 0.9905,
         "LeCun et al. 1998, Sec. III-C: 0.95% test error without distortions (0.8% with)."),
+    head=logits_head,
     compile=compile_classifier,
     validate=_check_lenet5,
     input_rank=3,
@@ -103,8 +91,9 @@ def lenet5(input_shape=(28, 28, 1), num_classes=10):
     input=PIXELS,
     tags=("convolutional", "mnist"),
     reference=LECUN_1998,
+    head=logits_head,
     compile=compile_classifier,
-    validate=_check_lenet,
+    validate=check_lenet_geometry,
     input_rank=3,
     params=(61706, 0),
     flops=847430,
@@ -114,7 +103,7 @@ def lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), kernel_size=
     """conv('same')-pool-conv('valid')-pool-dense-dense on pixels scaled to [0, 1]; dropout
     after each dense layer, optional batch norm after each convolution. `mc_dropout=True`
     keeps dropout on at prediction time (MC dropout: every prediction is a sample)."""
-    _check_mc_dropout(mc_dropout, dropout)
+    check_mc_dropout(mc_dropout, dropout)
     inputs = keras.Input(input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for i, (width, padding) in enumerate(zip(filters, ("same", "valid")), start=1):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from zoo import validation
 from zoo._lazy import lazy_import
-from zoo.models._compile import compile_classifier, compile_regressor
+from zoo.heads import classifier_head, logits_head
+from zoo.models._compile import compile_by_head, compile_classifier
 from zoo.registry import InputSpec, Reference, register_model
 
 keras = lazy_import("keras")
@@ -44,11 +45,8 @@ def _check_sequence(config) -> None:
         validation.real("mask_value", config["mask_value"])
 
 
-def _compile_sequence(model, config) -> None:
-    if config["task"] == "classification":
-        compile_classifier(model, config)
-    else:
-        compile_regressor(model, config)
+def _sequence_head(config) -> str:
+    return classifier_head(config["num_outputs"]) if config["task"] == "classification" else "values"
 
 
 @register_model(
@@ -57,7 +55,7 @@ def _compile_sequence(model, config) -> None:
     summary="Token ids -> masked embedding -> (Bi)LSTM stack -> attention pooling -> logits.",
     input=InputSpec(dtype="int32", value_range=(0, "vocab_size"), integer=True),
     output_shape=(None, "num_classes"),
-    output="logits",
+    head=logits_head,
     tags=("recurrent", "text", "imdb"),
     reference=HOCHREITER_1997,
     compile=compile_classifier,
@@ -87,9 +85,10 @@ def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_uni
     input=InputSpec(value_range=(-1.0, 1.0)),
     output_shape=(None, "num_outputs"),
     output="values (task='regression') or logits (task='classification')",
+    head=_sequence_head,
     tags=("recurrent", "time-series"),
     reference=HOCHREITER_1997,
-    compile=_compile_sequence,
+    compile=compile_by_head,
     validate=_check_sequence,
     input_rank=2,
     params=(16961, 0),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from zoo._lazy import lazy_import
+from zoo.heads import classifier_head
 from zoo.models._compile import compile_by_head
 from zoo.registry import InputSpec, Reference, register_model
+from zoo.validation import check_mc_dropout
 
 keras = lazy_import("keras")
 zoo_layers = lazy_import("zoo.layers")
@@ -29,10 +31,13 @@ def _check_activations(config) -> None:
                 f"Received: {key}={name!r}") from None
 
 
-def _check_mc_dropout(mc_dropout: bool, dropout: float) -> None:
-    if mc_dropout and not dropout:
-        raise ValueError("`mc_dropout=True` needs dropout to sample from. "
-                         f"Received: mc_dropout=True, dropout={dropout!r}; set dropout > 0.")
+def _head(config) -> str:
+    """Logits without an output activation; probabilities after sigmoid or softmax; any other
+    activation makes the MLP a regressor of plain values."""
+    activation = config["output_activation"]
+    if activation in (None, "sigmoid", "softmax"):
+        return classifier_head(config["num_classes"], activation)
+    return "values"
 
 
 @register_model(
@@ -42,6 +47,7 @@ def _check_mc_dropout(mc_dropout: bool, dropout: float) -> None:
     input=InputSpec(value_range=(0.0, 1.0)),
     output_shape=(None, "num_classes"),
     output="logits (or `output_activation` applied)",
+    head=_head,
     tags=("classic", "dense"),
     reference=Reference(
         "D. E. Rumelhart, G. E. Hinton and R. J. Williams. Learning representations by "
@@ -58,7 +64,7 @@ def mlp(input_shape=(784,), num_classes=10, hidden_units=(256, 128), activation=
     layer is Dense → BatchNormalization → activation; dropout follows each hidden layer.
     `mc_dropout=True` keeps dropout on at prediction time too (MC dropout, Gal & Ghahramani
     2016): every prediction is a sample, for `zoo.uncertainty.predict_with_uncertainty`."""
-    _check_mc_dropout(mc_dropout, dropout)
+    check_mc_dropout(mc_dropout, dropout)
     # Checked here, not at registration: naming Keras' activations needs Keras loaded.
     _check_activations({"activation": activation, "output_activation": output_activation})
     regularizer = _regularizer(l1, l2)

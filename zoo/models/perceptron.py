@@ -30,6 +30,7 @@ def _threshold_unit(name: str, inputs, dense, straight_through: bool):
                     integer=True),
     output_shape=(None, 1),
     output="0/1 step: 1 when w·x >= threshold",
+    head="classes",
     tags=("classic", "threshold-unit", "untrainable"),
     reference=Reference(
         "W. S. McCulloch and W. Pitts. A logical calculus of the ideas immanent in nervous "
@@ -57,6 +58,7 @@ def mp_neuron(weights=(0.5, 0.5), threshold=0.8):
     input=InputSpec(value_range=(None, None)),
     output_shape=(None, 1),
     output="0/1 step: 1 when w·x + b >= 0",
+    head="classes",
     tags=("classic", "threshold-unit", "linear"),
     reference=Reference(
         "F. Rosenblatt. The perceptron: a probabilistic model for information storage and "

@@ -39,10 +39,12 @@ from zoo import console
 
 tf = console.import_tensorflow()  # before zoo.data and Keras import it noisily
 
+import keras
+
 import zoo
 from zoo import data as zoo_data
 from zoo import export as zoo_export
-from zoo import saving
+from zoo import heads, saving
 from zoo.training import multi_worker, report
 from zoo.registry import get_spec
 from zoo.training.config import RecipeConfig
@@ -120,155 +122,235 @@ def run(config: RecipeConfig, load_data: Callable[[RecipeConfig], RecipeData]) -
 
 
 def _run(config: RecipeConfig, load_data, role: multi_worker.WorkerRole | None, scratch: Path | None) -> RunResult:
-    """`run` for one process; `scratch` is where a non-chief worker writes instead."""
-    import keras
+    """`run` for one process, step by step as the module docstring lists them; `scratch` is
+    where a non-chief worker writes instead of the model dir."""
+    run = _Run(config, role, scratch)
+    run.start()                                    # 1. the config, and what would fail late fails now
+    run.strategy = _choose_strategy(config, role)  # 2.
+    run.data = load_data(config)                   # 3.
+    train, validation, test = run.pipelines()
+    model = run.build(train)                       # 4.
+    seconds = run.train(model, train, validation)  # 5.
+    metrics, history = run.evaluate(model, test, seconds)  # 6.
+    export_path = run.export(model, metrics, history, seconds)  # 7.
+    summary = run.summarize(metrics, seconds, export_path)      # 8.
+    return RunResult(model, metrics, history, run.out_dir, export_path, seconds, summary, run.data)
 
-    model_dir = Path(config.model_dir)
-    out_dir = scratch or model_dir  # where this process writes
-    out_dir.mkdir(parents=True, exist_ok=True)
-    where = f" as {multi_worker.describe(role)}" if role is not None else ""
-    print(f"Recipe {_recipe_name(config)}{where}, config:\n{config.summary()}", flush=True)
-    backup_dir = model_dir / "backup"  # the chief's: every worker restores from it
-    resumed_at = _backup_epoch(backup_dir)
-    if scratch is None:  # before any data loads: what would fail after training fails now
-        _check_backup_config(backup_dir, resumed_at, config)
-        if config.export:
+
+@dataclasses.dataclass
+class _Run:
+    """One process's run: what its steps share (dirs, strategy, data, the backup's state)."""
+
+    config: RecipeConfig
+    role: multi_worker.WorkerRole | None
+    scratch: Path | None  # a non-chief worker's temporary directory, or None on the chief
+    strategy: Any = None
+    data: RecipeData | None = None
+    resumed_at: int | None = None  # epochs the backup had completed, None without a backup
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.config.model_dir)
+
+    @property
+    def out_dir(self) -> Path:  # where this process writes
+        return self.scratch or self.model_dir
+
+    @property
+    def backup_dir(self) -> Path:  # the chief's: every worker restores from it
+        return self.model_dir / "backup"
+
+    @property
+    def is_chief(self) -> bool:
+        return self.scratch is None
+
+    def start(self) -> None:
+        """Step 1: prints and writes the config; on the chief, refuses a backup made with other
+        settings and an export target that cannot be written, before any data loads."""
+        config = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        where = f" as {multi_worker.describe(self.role)}" if self.role is not None else ""
+        print(f"Recipe {_recipe_name(config)}{where}, config:\n{config.summary()}", flush=True)
+        self.resumed_at = _backup_epoch(self.backup_dir)
+        if self.is_chief:
+            _check_backup_config(self.backup_dir, self.resumed_at, config)
+            if config.export:
+                try:
+                    zoo_export.check_export_target(config.export_dir, config.export_name)
+                except ValueError as error:
+                    raise RunError(str(error)) from None
+        (self.out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def pipelines(self):
+        """Step 3: the data batched at the global batch size, each worker's share of it."""
+        config, data = self.config, self.data
+        # Seeded after loading: preparing a dataset on first use draws random numbers, and a run
+        # must not depend on whether its data were already prepared.
+        keras.utils.set_random_seed(config.seed)
+        train = zoo_data.pipeline(data.train, batch_size=config.batch_size, training=True,
+                                  seed=config.seed, preprocess=data.preprocess, augment=data.augment)
+        validation = None if data.validation is None else zoo_data.pipeline(
+            data.validation, batch_size=config.batch_size, training=False, preprocess=data.preprocess)
+        test = zoo_data.pipeline(data.test, batch_size=config.batch_size, training=False,
+                                 preprocess=data.preprocess)
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            train, validation, test = (None if ds is None else _shard_by_data(ds) for ds in (train, validation, test))
+        return train, validation, test
+
+    def build(self, train):
+        """Step 4: the catalog model, built and compiled in the strategy's scope, and the record
+        `zoo.build(name, weights=run_dir)` checks its config against."""
+        config = self.config
+        previous_policy = keras.mixed_precision.dtype_policy()
+        keras.mixed_precision.set_dtype_policy(config.precision)
+        try:
+            with self.strategy.scope():
+                model_config = _model_config(config, self.data)
+                model = zoo.build(config.model, **model_config)
+                model.optimizer.learning_rate = config.learning_rate
+                model.jit_compile = config.jit_compile
+                model.steps_per_execution = _steps_per_execution(config, self.strategy, int(train.cardinality()))
+        finally:
+            keras.mixed_precision.set_dtype_policy(previous_policy)
+        saving.write_model_record(self.out_dir, config.model, get_spec(config.model).resolve_config(model_config))
+        return model
+
+    def train(self, model, train, validation) -> float:
+        """Step 5: `fit` with the run's callbacks; returns the seconds it took."""
+        config = self.config
+        if self.is_chief and self.resumed_at is None:  # a fresh run: its backup says what made it
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            (self.backup_dir / BACKUP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        # Keras' live bar on a terminal or in a notebook; plain lines where output is kept (a pipe,
+        # a file, CI) and from each of several workers (their bars would interleave).
+        live = console.is_terminal() and self.role is None
+        self._say_resuming()
+        start = time.perf_counter()
+        with multi_worker.keras_multi_worker_fix(self.strategy):
             try:
-                zoo_export.check_export_target(config.export_dir, config.export_name)
-            except ValueError as error:
-                raise RunError(str(error)) from None
-    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+                model.fit(train, validation_data=validation, epochs=config.epochs,
+                          callbacks=self._callbacks(live), shuffle=False,  # the pipeline shuffles, with the seed
+                          verbose="auto" if config.progress == "batches" and live else 0)
+                _check_finite_weights(model, config)
+            except RunError:
+                if self.is_chief:  # resuming would only diverge again
+                    shutil.rmtree(self.backup_dir, ignore_errors=True)
+                raise
+        return time.perf_counter() - start
 
+    def _callbacks(self, live: bool) -> list:
+        config = self.config
+        # Kept after `fit` (Keras would delete it there) and removed once the run has exported:
+        # a run killed in between restarts from the trained weights instead of from scratch.
+        backup = (keras.callbacks.BackupAndRestore(str(self.backup_dir), double_checkpoint=True,
+                                                   delete_checkpoint=False)
+                  if self.is_chief else
+                  multi_worker.worker_backup_and_restore(str(self.backup_dir), str(self.scratch / "backup")))
+        callbacks = [  # the history row is written before the backup that marks the epoch done
+            _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup or checkpoint
+            report.history_logger(self.out_dir / "history.csv", append=self.resumed_at is not None),
+            keras.callbacks.TensorBoard(str(self.out_dir / "logs")),
+            # The latest whole model, kept after training (the backup is removed when done).
+            keras.callbacks.ModelCheckpoint(str(self.out_dir / "model.keras")),
+            backup,
+        ]
+        if config.progress == "epochs":  # many one-step epochs: one bar, or about 10 lines
+            callbacks.append(report.EpochProgress(config.epochs) if live
+                             else report.EpochLines(config.epochs, every=max(1, config.epochs // 10)))
+        elif config.progress == "batches" and not live:  # `zoo launch` prefixes each worker's lines
+            callbacks.append(report.EpochLines(config.epochs))
+        return callbacks
+
+    def _say_resuming(self) -> None:
+        resumed_at, epochs = self.resumed_at, self.config.epochs
+        if resumed_at is not None and resumed_at >= epochs:
+            print(f"Resuming from the backup in {self.backup_dir}: training had finished ({resumed_at} epochs), "
+                  "so this run evaluates and exports the trained weights", flush=True)
+        elif resumed_at is not None:
+            print(f"Resuming from the backup in {self.backup_dir}"
+                  + (f" after epoch {resumed_at}" if resumed_at else ""), flush=True)
+
+    def evaluate(self, model, test, seconds: float):
+        """Step 6: test metrics (with the predictive ones where the model has uncertainty),
+        `metrics.json` and `curves.png`; returns (metrics, history)."""
+        config = self.config
+        with multi_worker.keras_multi_worker_fix(self.strategy):
+            metrics = {key: float(value) for key, value in model.evaluate(test, verbose=0, return_dict=True).items()}
+        mc_samples = getattr(config, "mc_samples", None)
+        head = heads.get(heads.head_of(model))
+        if mc_samples or head.predictive:
+            metrics.update(_uncertainty_metrics(model, head, test, mc_samples or 1, self.out_dir, config, self.data))
+        history = report.read_history(self.out_dir / "history.csv")
+        self._write_metrics(metrics, seconds, export=None)
+        # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged
+        # (a worker's fresh scratch after a restart that had nothing left to train).
+        if self.is_chief and history.get("loss"):
+            report.plot_history(history, self.out_dir / "curves.png", title=f"{config.model} on {config.dataset}",
+                                loss_label=getattr(model, "loss_description", None))
+        return metrics, history
+
+    def _write_metrics(self, metrics, seconds: float, export: str | None) -> None:
+        config = self.config
+        record = {"model": config.model, "dataset": config.dataset, "test": metrics, "epochs": config.epochs,
+                  "train_seconds": round(seconds, 3), "export": export}
+        (self.out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    def export(self, model, metrics, history, seconds: float) -> Path | None:
+        """Step 7: a new SavedModel version with its card and warm-up requests; then the run is
+        done, and its backup goes. Every worker exports (saving may need them all), the
+        non-chief ones into their scratch; returns the chief's export path."""
+        config, data = self.config, self.data
+        export_path = None
+        if config.export:
+            raw = data.raw_input or (lambda x, y: x)
+            warmup = np.stack([raw(x, y).numpy() for x, y in data.test.take(4)])
+            card = {"recipe": _recipe_name(config), "config": config.to_dict(),
+                    "dataset": {"name": config.dataset, "train_split": config.train_split,
+                                "test_split": config.test_split, **data.metadata},
+                    "metrics": {"test": metrics}, "training_seconds": round(seconds, 3),
+                    "epochs": len(history.get("epoch", [])), "strategy": strategy_name(self.strategy)}
+            export_path = zoo_export.export_model(
+                model, self.scratch / "export" if self.scratch else config.export_dir, name=config.export_name,
+                input_name=data.input_name, input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
+                warmup_inputs=_as_serving_input(warmup, data.input_spec, model),
+                mc_samples=getattr(config, "mc_samples", None) or None, target_scale=data.target_scale)
+        if not self.is_chief:
+            return None
+        if export_path is not None:  # `zoo runs` shows where each run's model went
+            self._write_metrics(metrics, seconds, export=str(export_path))
+        shutil.rmtree(self.backup_dir, ignore_errors=True)  # a restart now would be a new run
+        return export_path
+
+    def summarize(self, metrics, seconds: float, export_path: Path | None) -> str:
+        """Step 8: the one-line summary, and where the export went."""
+        config = self.config
+        summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
+                                      seconds=seconds, strategy=strategy_name(self.strategy),
+                                      resumed_at=self.resumed_at,
+                                      export=str(export_path) if export_path else None,
+                                      run_dir=str(self.model_dir) if self.is_chief else None,
+                                      files=report.run_files(self.out_dir))
+        if not self.is_chief:
+            summary += f" | {multi_worker.describe(self.role)}: the chief writes the files"
+        print(summary, flush=True)
+        if export_path is not None:
+            outputs = ", ".join(_signature_outputs(export_path))
+            print(f"Exported SavedModel version {export_path.name} to {export_path}/ (serving_default: "
+                  f"{self.data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
+                  f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
+        return summary
+
+
+def _choose_strategy(config: RecipeConfig, role: multi_worker.WorkerRole | None):
+    """Step 2: the `tf.distribute` strategy the config asks for, checked against TF_CONFIG."""
     if config.cpu_devices:
         split_cpu(config.cpu_devices)
     strategy = select_strategy(config.strategy)
-    multi_worker_strategy = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    if role is not None and not multi_worker_strategy:
+    if role is not None and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         raise multi_worker.TFConfigError(
             f"TF_CONFIG describes a cluster of {role.num_workers} workers, but --strategy {config.strategy} "
             "trains on this machine alone. Use --strategy auto (or multi_worker), or unset TF_CONFIG.")
-
-    data = load_data(config)
-    # Seeded after loading: preparing a dataset on first use draws random numbers, and a run
-    # must not depend on whether its data were already prepared.
-    keras.utils.set_random_seed(config.seed)
-    train = zoo_data.pipeline(data.train, batch_size=config.batch_size, training=True,
-                              seed=config.seed, preprocess=data.preprocess, augment=data.augment)
-    validation = None if data.validation is None else zoo_data.pipeline(
-        data.validation, batch_size=config.batch_size, training=False, preprocess=data.preprocess)
-    test = zoo_data.pipeline(data.test, batch_size=config.batch_size, training=False,
-                             preprocess=data.preprocess)
-    if multi_worker_strategy:
-        train, validation, test = (None if ds is None else _shard_by_data(ds) for ds in (train, validation, test))
-
-    previous_policy = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            model_config = _model_config(config, data)
-            model = zoo.build(config.model, **model_config)
-            model.optimizer.learning_rate = config.learning_rate
-            model.jit_compile = config.jit_compile
-            model.steps_per_execution = _steps_per_execution(config, strategy, int(train.cardinality()))
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
-
-    # What `zoo.build(name, weights=run_dir)` checks its config against.
-    saving.write_model_record(out_dir, config.model, get_spec(config.model).resolve_config(model_config))
-    history_path = out_dir / "history.csv"
-    # Kept after `fit` (Keras would delete it there) and removed once the run has exported:
-    # a run killed in between restarts from the trained weights instead of from scratch.
-    backup = (keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
-              if scratch is None else multi_worker.worker_backup_and_restore(str(backup_dir), str(scratch / "backup")))
-    if scratch is None and resumed_at is None:  # a fresh run: its backup says what made it
-        backup_dir.mkdir(parents=True, exist_ok=True)
-        (backup_dir / BACKUP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    callbacks = [  # the history row is written before the backup that marks the epoch done
-        _stop_on_non_finite(config),  # first: a diverged epoch must not reach the backup or checkpoint
-        report.history_logger(history_path, append=resumed_at is not None),
-        keras.callbacks.TensorBoard(str(out_dir / "logs")),
-        # The latest whole model, kept after training (the backup is removed when done).
-        keras.callbacks.ModelCheckpoint(str(out_dir / "model.keras")),
-        backup,
-    ]
-    # Keras' live bar on a terminal or in a notebook; plain lines where output is kept (a pipe,
-    # a file, CI) and from each of several workers (their bars would interleave).
-    live = console.is_terminal() and role is None
-    if config.progress == "epochs":  # many one-step epochs: one bar, or about 10 lines
-        callbacks.append(report.EpochProgress(config.epochs) if live
-                         else report.EpochLines(config.epochs, every=max(1, config.epochs // 10)))
-    elif config.progress == "batches" and not live:  # `zoo launch` prefixes each worker's lines
-        callbacks.append(report.EpochLines(config.epochs))
-    if resumed_at is not None and resumed_at >= config.epochs:
-        print(f"Resuming from the backup in {backup_dir}: training had finished ({resumed_at} epochs), "
-              "so this run evaluates and exports the trained weights", flush=True)
-    elif resumed_at is not None:
-        print(f"Resuming from the backup in {backup_dir}" + (f" after epoch {resumed_at}" if resumed_at else ""),
-              flush=True)
-    start = time.perf_counter()
-    verbose = "auto" if config.progress == "batches" and live else 0
-    with multi_worker.keras_multi_worker_fix(strategy):
-        try:
-            model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks,
-                      verbose=verbose, shuffle=False)  # the pipeline shuffles, with the seed
-            _check_finite_weights(model, config)
-        except RunError:
-            if scratch is None:  # resuming would only diverge again
-                shutil.rmtree(backup_dir, ignore_errors=True)
-            raise
-        seconds = time.perf_counter() - start
-        metrics = {key: float(value) for key, value in
-                   model.evaluate(test, verbose=0, return_dict=True).items()}
-    mc_samples = getattr(config, "mc_samples", None)
-    head = zoo_export.head_of(model)
-    if mc_samples or head in ("normal", "mean_std"):
-        metrics.update(_uncertainty_metrics(model, test, mc_samples or 1, out_dir, config, data))
-    history = report.read_history(history_path)
-    run_record = {"model": config.model, "dataset": config.dataset, "test": metrics, "epochs": config.epochs,
-                  "train_seconds": round(seconds, 3), "export": None}
-    (out_dir / "metrics.json").write_text(json.dumps(run_record, indent=2) + "\n")
-    # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged
-    # (a worker's fresh scratch after a restart that had nothing left to train).
-    if scratch is None and history.get("loss"):
-        report.plot_history(history, out_dir / "curves.png", title=f"{config.model} on {config.dataset}",
-                            loss_label=getattr(model, "loss_description", None))
-
-    export_path = None
-    if config.export:
-        raw = data.raw_input or (lambda x, y: x)
-        warmup = np.stack([raw(x, y).numpy() for x, y in data.test.take(4)])
-        card = {"recipe": _recipe_name(config), "config": config.to_dict(),
-                "dataset": {"name": config.dataset, "train_split": config.train_split,
-                            "test_split": config.test_split, **data.metadata},
-                "metrics": {"test": metrics}, "training_seconds": round(seconds, 3),
-                "epochs": len(history.get("epoch", [])), "strategy": strategy_name(strategy)}
-        # Every worker exports (saving may need them all), the non-chief ones into scratch.
-        export_path = zoo_export.export_model(
-            model, scratch / "export" if scratch else config.export_dir, name=config.export_name,
-            input_name=data.input_name, input_spec=data.input_spec, preprocessor=data.preprocessor, card=card,
-            warmup_inputs=_as_serving_input(warmup, data.input_spec, model), mc_samples=mc_samples or None,
-            target_scale=data.target_scale)
-        if scratch is not None:
-            export_path = None
-    if export_path is not None:  # `zoo runs` shows where each run's model went
-        run_record["export"] = str(export_path)
-        (out_dir / "metrics.json").write_text(json.dumps(run_record, indent=2) + "\n")
-    if scratch is None:  # the run is done: a restart now would be a new run
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    summary = report.summary_line(config.model, config.dataset, metrics, epochs=config.epochs,
-                                  seconds=seconds, strategy=strategy_name(strategy), resumed_at=resumed_at,
-                                  export=str(export_path) if export_path else None,
-                                  run_dir=None if scratch is not None else str(model_dir),
-                                  files=report.run_files(out_dir))
-    if scratch is not None:
-        summary += f" | {multi_worker.describe(role)}: the chief writes the files"
-    print(summary, flush=True)
-    if export_path is not None:
-        outputs = ", ".join(_signature_outputs(export_path))
-        print(f"Exported SavedModel version {export_path.name} to {export_path}/ (serving_default: "
-              f"{data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
-              f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
-    return RunResult(model, metrics, history, out_dir, export_path, seconds, summary, data)
+    return strategy
 
 
 BACKUP_CONFIG = "zoo_config.json"  # beside Keras' backup: the config that made its weights
@@ -303,8 +385,6 @@ def _stop_on_non_finite(config: RecipeConfig):
     finite, before that epoch's backup and checkpoint are written (Keras' TerminateOnNaN lets
     the epoch end and saves it). Epoch ends only: a batch hook would make Keras bring every
     step's loss back from the device."""
-    import keras
-
     class StopOnNonFinite(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("loss")
@@ -356,7 +436,7 @@ def _model_config(config: RecipeConfig, data: RecipeData) -> dict[str, Any]:
     return merged
 
 
-def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config, data) -> dict[str, float]:
+def _uncertainty_metrics(model, head, test, samples: int, model_dir: Path, config, data) -> dict[str, float]:
     """Monte Carlo (or a GP's exact) predictive metrics on the test split, with a plot.
 
     Classifiers: MC accuracy, NLL, Brier, ECE and `reliability.png`; for images also how well
@@ -367,9 +447,9 @@ def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config, dat
     from zoo import uncertainty
 
     x, y = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy()) for a, b in test]))
-    result = uncertainty.predict_with_uncertainty(model, x, samples)
+    result = uncertainty.predict_with_uncertainty(model, x, samples, head=head.name)
     title = f"{config.model} on {config.dataset}" + (f", {samples} samples" if samples > 1 else "")
-    if result.probabilities is None:
+    if not head.is_classifier:
         loc, scale = data.target_scale or (0.0, 1.0)
         mean, std, targets = loc + scale * result.mean, scale * result.std, loc + scale * y
         report.plot_predictions(mean, std, targets, model_dir / "predictions.png", title=title)
@@ -384,7 +464,7 @@ def _uncertainty_metrics(model, test, samples: int, model_dir: Path, config, dat
                "ece": uncertainty.expected_calibration_error(result.probabilities, y)}
     if x.ndim == 4:  # images: raw pixels are 0-255 for every image model here
         noise = np.random.default_rng(config.seed).uniform(0, 255, size=x.shape).astype(x.dtype)
-        noise_entropy = uncertainty.predict_with_uncertainty(model, noise, samples).entropy
+        noise_entropy = uncertainty.predict_with_uncertainty(model, noise, samples, head=head.name).entropy
         metrics["ood_auroc"] = uncertainty.auroc(result.entropy, noise_entropy)
     return metrics
 

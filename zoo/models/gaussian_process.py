@@ -26,21 +26,18 @@ Example:
 
 from __future__ import annotations
 
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo.layers.variational import softplus_inverse
+
 tfd = tfp.distributions
 psd_kernels = tfp.math.psd_kernels
 
 MAX_TRAIN_EXAMPLES = 20_000  # 20k² float64 kernel matrix = 3.2 GB; Cholesky minutes on CPU
-
-
-def _softplus_inverse(value: float) -> float:
-    return math.log(math.expm1(value))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -99,13 +96,13 @@ class GaussianProcessRegressor(keras.Model):
             return keras.initializers.Constant(value)
 
         self.raw_amplitude = self.add_weight(
-            name="raw_amplitude", shape=(), initializer=constant(_softplus_inverse(self.initial["amplitude"])))
+            name="raw_amplitude", shape=(), initializer=constant(softplus_inverse(self.initial["amplitude"])))
         self.raw_length_scales = self.add_weight(
             name="raw_length_scales", shape=(d,),
-            initializer=constant(_softplus_inverse(self.initial["length_scale"])))
+            initializer=constant(softplus_inverse(self.initial["length_scale"])))
         self.raw_noise_variance = self.add_weight(
             name="raw_noise_variance", shape=(),
-            initializer=constant(_softplus_inverse(self.initial["noise_variance"] - self.min_noise_variance)))
+            initializer=constant(softplus_inverse(self.initial["noise_variance"] - self.min_noise_variance)))
         # The data it conditions on, and the standardisation, set by `fit`.
         fixed = dict(trainable=False)
         self.train_inputs = self.add_weight(name="train_inputs", shape=(n, d), initializer="zeros", **fixed)
