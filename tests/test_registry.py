@@ -94,6 +94,31 @@ def test_registering_a_taken_name_needs_overwrite():
         zoo.register_model(family="x", task="regression", summary="x")(lenet)
 
 
+def test_a_temporary_entry_can_be_unregistered_and_registered_again():
+    def temp_linear(input_shape=(2,)):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+    register = zoo.register_model("temp_linear", family="x", task="regression", summary="x", head="values")
+    register(temp_linear)
+    assert zoo.build("temp_linear", compile=False).count_params() == 3
+    zoo.registry.unregister_model("temp_linear")
+    assert "temp_linear" not in zoo.list_models()
+    with pytest.raises(zoo.UnknownModelError, match="No model named 'temp_linear'"):
+        zoo.build("temp_linear")
+    register(temp_linear)  # the name is free again: no overwrite=True needed
+    zoo.registry.unregister_model("temp_linear")
+    with pytest.raises(zoo.UnknownModelError, match="No model named 'temp_linear'"):
+        zoo.registry.unregister_model("temp_linear")
+
+
+def test_an_unknown_head_is_refused_at_registration():
+    with pytest.raises(ValueError, match=r"`head` must be one of logits, .*values. Received: head='scores'"):
+        zoo.register_model("temp_bad_head", family="x", task="regression", summary="x",
+                           head="scores")(lambda input_shape=(2,): None)
+    assert "temp_bad_head" not in zoo.list_models()
+
+
 def test_builder_parameters_need_defaults_and_tasks_are_checked():
     def no_default(units):
         return None

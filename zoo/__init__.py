@@ -22,6 +22,7 @@ from zoo.registry import (
     list_models,
     register_model,
 )
+from zoo import models  # noqa: E402,F401  (the built-in catalog registers itself on import)
 from zoo.saving import ExportedModel, load_model
 
 __version__ = "0.1.0"

@@ -11,18 +11,24 @@ Example:
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
 import json
-import os
 import runpy
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import zoo
 from zoo import console
 from zoo.registry import UnknownModelError, get_spec
+from zoo._lazy import lazy_import
+from zoo.training.script import available_recipes, find_recipe
+
+# Each subcommand's module loads when that command runs (or builds its flags): `zoo list` and
+# every `--help` stay free of TensorFlow.
+api = lazy_import("zoo.serving.api")  # `zoo serve` is a thin layer over the Python API
+launch = lazy_import("zoo.training.launch")
+predict_cli = lazy_import("zoo.serving.predict_cli")
+report = lazy_import("zoo.training.report")
+serving_server = lazy_import("zoo.serving.server")
 
 
 def _format_count(value: int | None) -> str:
@@ -91,9 +97,8 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from zoo.training.report import list_runs
 
-    runs = list_runs(args.dir)
+    runs = report.list_runs(args.dir)
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -109,49 +114,6 @@ def _runs(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
-
-
-def recipe_dirs() -> list[Path]:
-    """Where `zoo train NAME` looks: $ZOO_RECIPES, ./recipes, then the installed `zoo.recipes`."""
-    import zoo.recipes
-
-    dirs = [Path(os.environ["ZOO_RECIPES"])] if os.environ.get("ZOO_RECIPES") else []
-    dirs += [Path("recipes"), Path(zoo.recipes.__file__).resolve().parent]
-    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in
-            [e.resolve() for e in dirs[:i]]]
-
-
-def available_recipes() -> dict[str, tuple[Path, str]]:
-    """{name: (script, its one-line summary)} over `recipe_dirs()`, the first found winning; read
-    from each script's docstring without running it."""
-    found: dict[str, tuple[Path, str]] = {}
-    for directory in recipe_dirs():
-        for path in sorted(directory.glob("*.py")):
-            if path.stem.startswith("_") or path.stem in found:
-                continue
-            try:
-                doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-                doc = ""
-            found[path.stem] = (path, doc.strip().split("\n")[0].rstrip("."))
-    return found
-
-
-def find_recipe(name: str) -> Path:
-    """The recipe script for `name` (a recipe name like `lenet_mnist`, or a path to a .py)."""
-    if name.endswith(".py") or os.sep in name:
-        path = Path(name)
-        if path.is_file():
-            return path
-        raise LookupError(f"No recipe file {name!r}.")
-    recipes = available_recipes()
-    if name in recipes:
-        return recipes[name][0]
-    close = difflib.get_close_matches(name, recipes, n=3)
-    hint = f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    raise LookupError(f"No recipe named {name!r}. {hint}Available: {', '.join(recipes) or 'none found'} "
-                      f"(looked in {', '.join(str(d) for d in recipe_dirs()) or './recipes'}; "
-                      "`zoo train` lists them; set ZOO_RECIPES to a directory of your own).")
 
 
 def _print_recipes() -> int:
@@ -222,8 +184,6 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     train.set_defaults(run=_train)
 
-    from zoo import launch
-
     launcher = commands.add_parser(
         "launch", help="train a recipe on N local worker processes (MultiWorkerMirroredStrategy)",
         description=launch.__doc__.split("\n\n")[0].replace("`", ""),
@@ -235,10 +195,8 @@ def make_parser() -> argparse.ArgumentParser:
         "serve", help="serve exported models with TensorFlow Serving's REST API",
         description="Serve every model under --model-base-path with TensorFlow Serving's REST API "
                     "(GET /v1/models/NAME, /metadata, POST :predict); new versions load without a restart.")
-    _serving_server().add_arguments(serve)
+    serving_server.add_arguments(serve)
     serve.set_defaults(run=_serve)
-
-    from zoo.serving import predict_cli
 
     predict = commands.add_parser(
         "predict", help="send an input to a served model and print the answer",
@@ -250,15 +208,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from zoo.serving import api  # the Python API; the command only parses flags for it
-
     return api.serve(**{key: value for key, value in vars(args).items() if key not in ("command", "run", "verbose")})
-
-
-def _serving_server():
-    from zoo.serving import server  # imports TensorFlow only when serving
-
-    return server
 
 
 def _shadowed() -> str | None:

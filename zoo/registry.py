@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import importlib
 import inspect
 import math
 import os
@@ -209,17 +208,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The catalog: `zoo/__init__` imports `zoo.models` after this module, and each family module
+# registers its entries on import, so the built-in entries are here before any user code runs.
 _REGISTRY: dict[str, ModelSpec] = {}
-_catalog_loaded = False
-
-
-def _load_catalog() -> None:
-    # The built-in entries register themselves on import; import them on first use so
-    # `zoo.registry` works on its own and `zoo.models` can import this module freely.
-    global _catalog_loaded
-    if not _catalog_loaded:
-        _catalog_loaded = True
-        importlib.import_module("zoo.models")
 
 
 def _signature_defaults(builder: Callable[..., Any]) -> dict[str, Any]:
@@ -309,7 +300,6 @@ def register_model(
 
     def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
         entry = name or builder.__name__
-        _load_catalog()
         if entry in _REGISTRY and not overwrite:
             raise ValueError(
                 f"A model named {entry!r} is already registered. Pick another name, or pass "
@@ -346,7 +336,6 @@ def unregister_model(name: str) -> None:
 
 def get_spec(name: str) -> ModelSpec:
     """The `ModelSpec` registered under `name`; unknown names list the closest matches."""
-    _load_catalog()
     if name in _REGISTRY:
         return _REGISTRY[name]
     if not isinstance(name, str):
@@ -369,7 +358,6 @@ def list_models(pattern: str | None = None, *, tag: str | None = None) -> list[s
         >>> zoo.list_models(tag="recurrent")
         ['lstm_sequence', 'lstm_text']
     """
-    _load_catalog()
     names = sorted(_REGISTRY)
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]

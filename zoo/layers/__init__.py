@@ -15,16 +15,11 @@ from zoo.layers.mc_dropout import MCDropout
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 
+from zoo._lazy import lazy_attributes
+
 _VARIATIONAL = ("Conv2DFlipout", "Conv2DReparameterization", "DenseFlipout",
                 "DenseReparameterization", "KLWarmUp")
-
-
-def __getattr__(name: str):
-    if name in _VARIATIONAL:
-        from zoo.layers import variational
-
-        return getattr(variational, name)
-    raise AttributeError(f"module 'zoo.layers' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {name: "variational" for name in _VARIATIONAL})
 
 
 __all__ = [*_VARIATIONAL,

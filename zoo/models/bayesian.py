@@ -18,6 +18,7 @@ from zoo.registry import InputSpec, Reference, register_model
 from zoo.validation import check_lenet_geometry, one_of
 
 keras = lazy_import("keras")
+variational = lazy_import("zoo.layers.variational")  # TensorFlow Probability: on first build
 
 __all__ = ["bayesian_lenet", "bayesian_mlp"]
 
@@ -29,17 +30,10 @@ BLUNDELL_2015 = Reference(
     "networks. ICML 2015.", "https://arxiv.org/abs/1505.05424")
 
 
-def _variational():
-    from zoo.layers import variational
-
-    return variational
-
-
 def _compile_bayesian_mlp(model, config) -> None:
     if config["task"] == "classification":
         compile_bayesian_classifier(model, config)
     else:  # the loss adds the KL term; `data_nll` reports the Gaussian NLL alone
-        variational = _variational()
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=variational.GaussianNLL(),
                       metrics=[keras.metrics.MeanMetricWrapper(variational.gaussian_nll, name="data_nll")])
 
@@ -77,7 +71,6 @@ def bayesian_mlp(input_shape=(784,), task="classification", num_classes=10, num_
     Example:
         >>> model = zoo.build("bayesian_mlp", input_shape=(4,), num_classes=3, num_train_examples=120)  # doctest: +SKIP
     """
-    variational = _variational()
     common = dict(num_train_examples=num_train_examples, prior_std=prior_std,
                   posterior_std_init=posterior_std_init)
     inputs = keras.Input(input_shape, name="inputs")
@@ -117,7 +110,6 @@ def bayesian_lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), ker
     Example:
         >>> model = zoo.build("bayesian_lenet", num_train_examples=60000)  # doctest: +SKIP
     """
-    variational = _variational()
     common = dict(num_train_examples=num_train_examples, prior_std=prior_std,
                   posterior_std_init=posterior_std_init)
     inputs = keras.Input(input_shape, name="images")

@@ -24,7 +24,6 @@ from zoo.serving.errors import InvalidArgument, ServingError
 from zoo.layout import DEFAULT_SIGNATURE
 from zoo.serving.manager import ModelManager
 
-DEFAULT_GRPC_PORT = 8500
 MAX_MESSAGE_BYTES = 64 * 2**20
 DEFAULT_MAX_RPCS = 1024
 

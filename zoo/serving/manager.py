@@ -38,7 +38,6 @@ from zoo.serving.errors import InvalidArgument, NotFound, Unavailable
 log = logging.getLogger("zoo.serving")
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit too
-STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 MAX_RETRY_DELAY_S = 30.0  # the longest back-off between two loads of a version that failed
 
 

@@ -10,24 +10,16 @@ Example:
     >>> result = training.run(config, load_data)  # doctest: +SKIP
 """
 
-import importlib
-
-from zoo._lazy import lazy_import
+from zoo._lazy import lazy_attributes
 from zoo.training.config import PRECISIONS, STRATEGIES, RecipeConfig, parse_config
 from zoo.training.script import RunError, run_script
 
-# Names that need TensorFlow, and the module that defines each.
-_DEFERRED = {"RecipeData": "recipe", "RunResult": "recipe", "run": "recipe",
-             "select_strategy": "strategy", "split_cpu": "strategy"}
-_DEFERRED_MODULES = ("tasks", "recipe", "strategy", "multi_worker")
-
-
-def __getattr__(name):
-    if name in _DEFERRED_MODULES:  # `from zoo.training import tasks` at a recipe's top: loads on first use
-        return lazy_import(f"zoo.training.{name}")
-    if name in _DEFERRED:
-        return getattr(importlib.import_module(f"zoo.training.{_DEFERRED[name]}"), name)
-    raise AttributeError(f"module 'zoo.training' has no attribute {name!r}")
+# Names that need TensorFlow, and the module that defines each ("": the module itself, so
+# `from zoo.training import tasks` at a recipe's top loads it on first use).
+__getattr__ = lazy_attributes(__name__, {
+    "RecipeData": "recipe", "RunResult": "recipe", "run": "recipe",
+    "select_strategy": "strategy", "split_cpu": "strategy",
+    "tasks": "", "recipe": "", "strategy": "", "multi_worker": ""})
 
 
 __all__ = ["PRECISIONS", "STRATEGIES", "RecipeConfig", "RecipeData", "RunError", "RunResult",

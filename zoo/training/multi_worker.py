@@ -7,7 +7,8 @@ TensorFlow's `MultiWorkerMirroredStrategy` reads the cluster from `TF_CONFIG`:
 `read_tf_config` checks it before any training starts (TensorFlow's own errors come late and
 say little). The chief (the `chief` task, else worker 0) writes checkpoints, exports, plots
 and metrics; the other workers write to temporary directories that are removed afterwards,
-as TensorFlow's multi-worker guide prescribes (`WorkerRole.scratch_dir`).
+as TensorFlow's multi-worker guide prescribes (the recipe runner makes them;
+`worker_backup_and_restore` keeps a worker's backup there).
 
 `keras_multi_worker_fix` makes Keras 3's `fit` / `evaluate` work under the strategy (see its
 docstring).
@@ -30,7 +31,6 @@ from pathlib import Path
 # Keras 3 release up to the pinned 3.15; keras-team/keras#20585 and tensorflow/tensorflow#72388
 # are open). A newer Keras is left alone: if it still fails, extend this after checking.
 KERAS_VERSIONS_NEEDING_FIX = ((3, 0), (3, 16))
-UPSTREAM = "keras-team/keras#20585, tensorflow/tensorflow#72388"
 
 
 class TFConfigError(ValueError):

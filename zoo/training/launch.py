@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from zoo.training.script import find_recipe
+
 POLL_S = 0.2
 STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL after this
 
@@ -64,7 +66,6 @@ def tf_config(addresses: list[str], index: int) -> str:
 
 def launch(args: argparse.Namespace) -> int:
     """Runs the cluster until every worker succeeds (0), one fails (its exit code), or Ctrl-C."""
-    from zoo.cli import find_recipe
 
     if args.workers < 1:
         print(f"zoo launch: error: --workers must be at least 1. Received: {args.workers}", file=sys.stderr)
