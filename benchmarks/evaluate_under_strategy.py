@@ -11,6 +11,8 @@ evaluates a `lenet` on the bundled 360 test digits with a metric that counts the
 saw; the two pipelines alternate, and every call builds its pipeline afresh (a new cache).
 The race is rare (a few per thousand calls), so use hundreds of calls; a busy machine makes it
 more likely.
+
+Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ On the bundled digits test set (360 images), for `bayesian_lenet` (weights sampl
 and `lenet` with MC dropout: (a) `zoo.uncertainty.predict_with_uncertainty(model, x, S)`,
 one compiled call per batch; (b) the common way, `np.stack([model.predict(x) for _ in
 range(S)])`. Alternating repeats in one run, median seconds, and the ratio (b)/(a).
+
+Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
 
 from __future__ import annotations

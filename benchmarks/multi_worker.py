@@ -8,6 +8,8 @@ beforehand), alternating the order in each repeat, and reports the median wall t
 and the ratios. The workers of one machine share its cores (2 here): this measures the
 overhead of multi-worker training (process start-up, the collective all-reduce of every
 step's gradients over gRPC), not a speed-up, which needs workers on separate machines.
+
+Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
 
 from __future__ import annotations

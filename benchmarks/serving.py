@@ -20,6 +20,8 @@ built once, so they take little of the shared cores (about 10% of one core at 4,
 requests/s) and the server, not the load generator, sets every figure: the earlier
 generator (`http.client`, a thread per client) used a whole core and capped the no-op figure
 at 6,000-7,700 requests/s, where the server answers 16,000.
+
+Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ Throughput is training examples per second over one epoch, after a warm-up epoch
 tracing and allocation are not counted). Data: the bundled digits in MNIST's 28x28 format,
 repeated to `--examples` images. `--sweep` also times other recipe settings (batch size,
 steps_per_execution, jit_compile, mixed precision) to show why the defaults are what they are.
+
+Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import zoo
 from zoo.registry import get_spec
 
 TESTS = Path(__file__).parent
-CONTRACT_TESTS = 6  # test functions in test_contract.py
+CONTRACT_TESTS = 7  # test functions in test_contract.py
 
 
 @pytest.mark.timeout(900)

@@ -100,11 +100,17 @@ class Head:
                 else value for key, value in named.items()}
 
 
-class _Classifier(Head):
-    """A head whose one pass gives class probabilities: samples summarise the same way for all."""
+class Classifier(Head):
+    """A head whose one pass gives class probabilities: samples of every such head summarise
+    the same way. A new kind of classifier output defines `probabilities` (and `serve`, if it
+    serves more than `probabilities` and `classes`)."""
 
     def probabilities(self, raw):
         raise NotImplementedError
+
+    def serve(self, raw, *, min_std: float = MIN_STD):
+        probabilities = self.probabilities(raw)
+        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
     def summarize(self, samples, *, min_std: float = MIN_STD) -> dict[str, Any]:
         if not self.sample_outputs:
@@ -118,7 +124,7 @@ class _Classifier(Head):
                 "std": tf.math.reduce_std(probabilities, axis=0)}
 
 
-class _Logits(_Classifier):
+class _Logits(Classifier):
     def probabilities(self, raw):
         return tf.nn.softmax(raw)
 
@@ -126,7 +132,7 @@ class _Logits(_Classifier):
         return {"logits": raw, "probabilities": tf.nn.softmax(raw), "classes": tf.argmax(raw, axis=-1)}
 
 
-class _BinaryLogits(_Classifier):
+class _BinaryLogits(Classifier):
     def probabilities(self, raw):
         positive = tf.sigmoid(raw)
         return tf.concat([1 - positive, positive], -1)
@@ -137,13 +143,9 @@ class _BinaryLogits(_Classifier):
                 "classes": tf.cast(probabilities[:, 1] > 0.5, tf.int64)}
 
 
-class _Probabilities(_Classifier):
+class _Probabilities(Classifier):
     def probabilities(self, raw):
         return tf.concat([1 - raw, raw], -1) if raw.shape[-1] == 1 else raw
-
-    def serve(self, raw, *, min_std: float = MIN_STD):
-        probabilities = self.probabilities(raw)
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
 
 class _Classes(Head):
@@ -203,7 +205,7 @@ _REGISTRY: dict[str, Head] = {head.name: head for head in (
              "regression", exact=True, **_NORMAL_OUTPUTS),
     _Values("values", "regression values", ("predictions",), "regression", locations=("predictions",)),
 )}
-HEADS = tuple(_REGISTRY)  # the names, in the order errors list them
+HEADS = tuple(_REGISTRY)  # the built-in names, in the order errors list them
 
 
 def get(name: str) -> Head:
@@ -214,8 +216,40 @@ def get(name: str) -> Head:
         ('predictions',)
     """
     if name not in _REGISTRY:
-        raise ValueError(f"`head` must be one of {', '.join(HEADS)}. Received: head={name!r}")
+        raise ValueError(f"`head` must be one of {', '.join(_REGISTRY)}. Received: head={name!r}")
     return _REGISTRY[name]
+
+
+def register(head: Head) -> Head:
+    """Adds a new kind of head; then `register_model(head=head.name)`, exports and
+    `zoo.uncertainty` handle it with no change elsewhere. A name can be registered once.
+
+    Example:
+        >>> class LogProbabilities(Classifier):  # a model ending in log_softmax
+        ...     def probabilities(self, raw):
+        ...         return tf.exp(raw)
+        >>> register(LogProbabilities("log_probabilities", "log class probabilities",  # doctest: +SKIP
+        ...                           ("probabilities", "classes"), "classification"))
+    """
+    if not isinstance(head, Head):
+        raise TypeError(f"`head` must be a zoo.heads.Head. Received: {head!r}")
+    if head.name in _REGISTRY:
+        raise ValueError(f"A head named {head.name!r} is already registered; pick another name.")
+    _REGISTRY[head.name] = head
+    return head
+
+
+def unregister(name: str) -> None:
+    """Removes a head added with `register` (the built-in ones stay)."""
+    get(name)
+    if name in HEADS:
+        raise ValueError(f"{name!r} is a built-in head and cannot be removed.")
+    del _REGISTRY[name]
+
+
+def names() -> tuple[str, ...]:
+    """Every head's name, the built-in ones first."""
+    return tuple(_REGISTRY)
 
 
 def sampled_heads() -> tuple[str, ...]:

@@ -115,7 +115,7 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
     """
     kind = heads.get(head or head_of(model))
     if not (kind.sample_outputs or kind.exact):
-        handled = [name for name in heads.HEADS if heads.get(name).sample_outputs or heads.get(name).exact]
+        handled = [name for name in heads.names() if heads.get(name).sample_outputs or heads.get(name).exact]
         raise ValueError(f"`head` must be one of {', '.join(handled)}. Received: head={kind.name!r}")
     if kind.exact:  # e.g. a Gaussian process: its predictive distribution needs no sampling
         samples = 1

@@ -103,50 +103,87 @@ def _clip(text: str, limit: int = 80) -> str:
 
 def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
                batching: BatchingOptions | None = None, timeout_s: float | None = None,
-               admission: Admission | None = None):
+               admission: Admission | None = None) -> RestApp:
     """The REST app over `manager`'s models; `batching` turns dynamic batching on, `timeout_s`
     bounds each predict request (504 after it), `admission` bounds the requests and bytes in
     flight (429 beyond). (Slow headers and bodies are the HTTP protocol's to cut off:
     `zoo.serving.http_server`.)
 
-    The app counts the requests it could not answer because the server stopped first in
-    `app.cut_off` (uvicorn cancels them when its shutdown grace period ends).
+    Example:
+        >>> app = create_app(ModelManager("saved_models"), timeout_s=30)  # doctest: +SKIP
     """
-    deadlines = _Deadlines(timeout_s) if timeout_s else None
-    admission = admission or Admission(DEFAULT_MAX_REQUESTS, 2 * max_body_bytes)
-    cut_off = [0]
+    return RestApp(manager, max_body_bytes=max_body_bytes, batching=batching, timeout_s=timeout_s,
+                   admission=admission)
 
-    def record(parts: Mapping[str, Any], method: str, status: int, start: float) -> None:
-        name = parts.get("name")
-        # Every label value comes from a bounded set, so no client can grow the metrics.
-        model = name if manager.has_model(name) else "(unknown)"
-        verb = parts.get("verb") or ("metadata" if parts.get("metadata") else method)
-        verb = verb if verb in METRIC_VERBS else "(unknown)"
-        metrics.record("rest", verb, model, status, time.perf_counter() - start)
 
-    def measured(method: str):
-        def decorate(handler):
-            async def wrapped(request: Request) -> Response:
-                start, parts = time.perf_counter(), {}
-                try:
-                    parts = _parse_path(_raw_path(request.scope))
-                    response = await handler(request, parts)
-                except ServingError as error:
-                    response = _error(error)
-                record(parts, method, response.status_code, start)
-                return response
-            return wrapped
-        return decorate
+class RestApp:
+    """The ASGI app: one method per endpoint. POSTs go straight to `post_model`, the hot path;
+    Starlette routes the GETs.
 
-    @measured("status")
-    async def get_model(request: Request, parts) -> Response:
+    `cut_off` counts the requests it could not answer because the server stopped first
+    (uvicorn cancels them when its shutdown grace period ends).
+    """
+
+    def __init__(self, manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 batching: BatchingOptions | None = None, timeout_s: float | None = None,
+                 admission: Admission | None = None):
+        self.manager = manager
+        self.max_body_bytes = max_body_bytes
+        self.batching = batching
+        self.deadlines = _Deadlines(timeout_s) if timeout_s else None
+        self.admission = admission or Admission(DEFAULT_MAX_REQUESTS, 2 * max_body_bytes)
+        self.cut_off = 0
+        routes = [Route("/healthz", self.healthz, methods=["GET"]),
+                  Route(metrics.PATH, self.prometheus, methods=["GET"]),
+                  Route("/v1/models", self.list_models, methods=["GET"]),
+                  Route("/v1/models/", self.list_models, methods=["GET"]),
+                  Route("/v1/models/{rest:path}", self._measured("status", self.get_model), methods=["GET"])]
+        self.everything_else = Starlette(routes=routes, exception_handlers={
+            404: self.not_found, 405: self.not_found, Exception: self.internal_error})
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/v1/models/"):
+            await self.post_model(scope, receive, send)
+        else:
+            await self.everything_else(scope, receive, send)
+
+    # -- GET endpoints -----------------------------------------------------------------------
+    async def get_model(self, request: Request, parts) -> Response:
+        """GET /v1/models/NAME[...]: the model's status, or its metadata."""
         if parts["verb"]:
             raise InvalidArgument(f"Use POST for :{parts['verb']}.")
         if parts["metadata"]:
-            return _json(await run_in_threadpool(_metadata, manager, parts))
-        return _json(_to_dict(manager.status(parts["name"], parts["version"], parts["label"])))
+            return _json(await run_in_threadpool(_metadata, self.manager, parts))
+        return _json(_to_dict(self.manager.status(parts["name"], parts["version"], parts["label"])))
 
-    async def post_model(scope, receive, send) -> None:
+    async def list_models(self, request: Request) -> Response:
+        """GET /v1/models: every served model with its versions' status (not in TF Serving, which
+        answers 404 here; each entry is what GET /v1/models/NAME answers)."""
+        models = []
+        for name in self.manager.model_names():
+            try:
+                models.append({"name": name, **_to_dict(self.manager.status(name))})
+            except NotFound:  # unloaded in between
+                continue
+        return _json({"models": models})
+
+    async def healthz(self, request: Request) -> Response:
+        """Liveness, and the no-op endpoint benchmarks use to measure the HTTP stack alone."""
+        return _json({"status": "ok", "models": self.manager.model_names()})
+
+    async def prometheus(self, request: Request) -> Response:
+        content, media_type = await run_in_threadpool(metrics.exposition)  # off the event loop
+        return Response(content, media_type=media_type)
+
+    async def not_found(self, request: Request, exc) -> Response:
+        return _error(NotFound(f"Malformed request: {request.method} {_clip(request.url.path)}"))
+
+    async def internal_error(self, request: Request, exc: Exception) -> Response:
+        log.exception("Internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return _json({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
+
+    # -- POST: predict, classify, regress ------------------------------------------------------
+    async def post_model(self, scope, receive, send) -> None:
         """POST /v1/models/...: a plain ASGI handler, the hot path (Starlette's request,
         routing and middleware layers cost 10-15% of predict throughput, measured)."""
         start, parts, status, ticket, close = time.perf_counter(), {}, 200, None, False
@@ -154,16 +191,16 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
             parts = _parse_path(_raw_path(scope))
             if parts["verb"] not in ("predict", "classify", "regress"):
                 raise NotFound(f"Unknown method {_clip(parts['verb'] or '(none)')!r}: use :predict, :classify or :regress.")
-            declared = _declared_length(scope, max_body_bytes)
-            ticket = admission.admit(declared or 0)
-            body = await _read_body(receive, max_body_bytes, None if declared is not None else ticket)
-            content = await predict(parts, body)
+            declared = _declared_length(scope, self.max_body_bytes)
+            ticket = self.admission.admit(declared or 0)
+            body = await _read_body(receive, self.max_body_bytes, None if declared is not None else ticket)
+            content = await self.predict(parts, body)
         except ServingError as error:
             status, content = error.http_status, tensors.json_bytes({"error": error.message})
         except _ClientGone:
             return
         except asyncio.CancelledError:  # the server's shutdown grace period ended first
-            cut_off[0] += 1
+            self.cut_off += 1
             close = True
             log.warning("Cut off POST %s: the server stopped before it was answered", _clip(scope.get("path", "")))
             status, content = 503, tensors.json_bytes({"error": "The server stopped before this request was "
@@ -179,12 +216,13 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
-        record(parts, "predict", status, start)
+        self._record(parts, "predict", status, start)
 
-    async def predict(parts: Mapping[str, Any], raw: bytes) -> bytes:
+    async def predict(self, parts: Mapping[str, Any], raw: bytes) -> bytes:
+        """The JSON answer to a predict (classify, regress) body for the model `parts` names."""
         numeric = tensors.match_numeric_body(raw)
         body = _decode_json(raw) if numeric is None else None  # malformed JSON: 400 before 404
-        servable = manager.lookup(parts["name"], parts["version"], parts["label"])
+        servable = self.manager.lookup(parts["name"], parts["version"], parts["label"])
 
         def signature(name: str | None):
             function = servable.signature(name)
@@ -211,59 +249,40 @@ def create_app(manager: ModelManager, *, max_body_bytes: int = MAX_BODY_BYTES,
         # With batching the request waits on the event loop for its batch (no thread per
         # request); without, the model runs in a worker thread.
         loop = asyncio.get_running_loop()
-        waiter = servable.submit(signature_name, inputs, batching, loop) if batching is not None else None
+        waiter = (servable.submit(signature_name, inputs, self.batching, loop)
+                  if self.batching is not None else None)
         if waiter is None:
             waiter = loop.create_future()
             loop.run_in_executor(None, call_signature, function, inputs).add_done_callback(
                 functools.partial(_copy_result, waiter))
-        deadline = deadlines.watch(waiter) if deadlines is not None else None
+        deadline = self.deadlines.watch(waiter) if self.deadlines is not None else None
         outputs = await waiter
         if deadline is not None and time.monotonic() > deadline:  # answered, but too late
-            raise deadlines.error()
+            raise self.deadlines.error()
         return tensors.encode_predict_response(outputs, request_format)
 
-    async def list_models(request: Request) -> Response:
-        """GET /v1/models: every served model with its versions' status (not in TF Serving, which
-        answers 404 here; each entry is what GET /v1/models/NAME answers)."""
-        models = []
-        for name in manager.model_names():
+    # -- metrics -------------------------------------------------------------------------------
+    def _record(self, parts: Mapping[str, Any], method: str, status: int, start: float) -> None:
+        name = parts.get("name")
+        # Every label value comes from a bounded set, so no client can grow the metrics.
+        model = name if self.manager.has_model(name) else "(unknown)"
+        verb = parts.get("verb") or ("metadata" if parts.get("metadata") else method)
+        verb = verb if verb in METRIC_VERBS else "(unknown)"
+        metrics.record("rest", verb, model, status, time.perf_counter() - start)
+
+    def _measured(self, method: str, handler):
+        """`handler(request, parts)` as a Starlette endpoint: the path parsed, serving errors
+        answered, the request counted in the metrics."""
+        async def endpoint(request: Request) -> Response:
+            start, parts = time.perf_counter(), {}
             try:
-                models.append({"name": name, **_to_dict(manager.status(name))})
-            except NotFound:  # unloaded in between
-                continue
-        return _json({"models": models})
-
-    async def healthz(request: Request) -> Response:
-        """Liveness, and the no-op endpoint benchmarks use to measure the HTTP stack alone."""
-        return _json({"status": "ok", "models": manager.model_names()})
-
-    async def prometheus(request: Request) -> Response:
-        content, media_type = await run_in_threadpool(metrics.exposition)  # off the event loop
-        return Response(content, media_type=media_type)
-
-    async def not_found(request: Request, exc) -> Response:
-        return _error(NotFound(f"Malformed request: {request.method} {_clip(request.url.path)}"))
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("Internal error answering %s %s", request.method, request.url.path, exc_info=exc)
-        return _json({"error": f"Internal error: {type(exc).__name__}: {exc}"}, 500)
-
-    routes = [Route("/healthz", healthz, methods=["GET"]),
-              Route(metrics.PATH, prometheus, methods=["GET"]),
-              Route("/v1/models", list_models, methods=["GET"]),
-              Route("/v1/models/", list_models, methods=["GET"]),
-              Route("/v1/models/{rest:path}", get_model, methods=["GET"])]
-    everything_else = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found,
-                                                                   Exception: internal_error})
-
-    async def app(scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/v1/models/"):
-            await post_model(scope, receive, send)
-        else:
-            await everything_else(scope, receive, send)
-
-    app.cut_off = cut_off
-    return app
+                parts = _parse_path(_raw_path(request.scope))
+                response = await handler(request, parts)
+            except ServingError as error:
+                response = _error(error)
+            self._record(parts, method, response.status_code, start)
+            return response
+        return endpoint
 
 
 class _Deadlines:

@@ -197,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
         if grpc_server is not None:
             grpc_server.stop(grace=grace).wait(timeout=grace + 5)  # in-flight RPCs finish
         manager.stop()
-        cut_off = app.cut_off[0] if app is not None else 0
+        cut_off = app.cut_off if app is not None else 0
         if cut_off:
             print(f"Server stopped: {cut_off} request(s) were still running after the {grace:g} s grace period "
                   "and were answered 503.", flush=True)
