@@ -50,6 +50,7 @@ def test_list_filters_and_describe_prints_a_readable_card():
         == ["lstm_sequence", "lstm_text"]
     text = _run_cli("describe", "lenet5")["stdout"]
     assert "60,850 trainable" in text and "doi.org/10.1109/5.726791" in text
+    assert "\n  head          logits\n" in text
 
 
 def test_unknown_model_exits_2_with_suggestions_on_stderr():

@@ -79,6 +79,8 @@ def _describe(args: argparse.Namespace) -> int:
     values = "any real values" if low is None and high is None else f"values in {card['input_range']}"
     print(f"  input         shape {tuple(card['input_shape'])}, {card['input_dtype']}, {values}")
     print(f"  output        shape {tuple(card['output_shape'])}, {card['output']}")
+    if card["head"]:  # what exports serve and uncertainty reads: zoo.heads
+        print(f"  head          {card['head']}")
     print(f"  parameters    {card['trainable_params']:,} trainable, "
           f"{card['non_trainable_params']:,} non-trainable")
     print(f"  FLOPs/example {'-' if card['flops'] is None else format(card['flops'], ',')}")
