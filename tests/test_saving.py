@@ -41,6 +41,15 @@ def test_a_run_directory_and_its_keras_file_load_in_a_fresh_interpreter(runs):
         np.testing.assert_allclose(json.loads(answer), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_loaded_run_keeps_the_head_it_was_built_with_even_uncompiled(runs):
+    perceptron, gp = runs
+    assert json.loads((perceptron.model_dir / "zoo_model.json").read_text())["head"] == "classes"
+    for run, head in ((perceptron, "classes"), (gp, "mean_std")):
+        model = zoo.load_model(run.model_dir, compile=False, verbose=False)
+        assert model.loss is None  # nothing to infer a head from: the run's record says it
+        assert zoo.heads.head_of(model) == head
+
+
 def test_an_export_loads_as_a_callable_of_named_outputs(runs, capsys):
     perceptron, _ = runs
     features, _ = next(perceptron.data.test.batch(8).as_numpy_iterator())

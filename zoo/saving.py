@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zoo import heads
 from zoo.layout import DEFAULT_SIGNATURE, list_versions, read_card, version_of
 
 RUN_MODEL = "model.keras"  # the latest epoch's whole model, in every run directory
@@ -69,6 +70,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = True, verbose: bool =
 
     register_custom_objects()
     model = keras.saving.load_model(path, compile=compile)
+    _declare_recorded_head(model, path.parent)
     if verbose:
         print(f"Loaded {path}: {model.name} (Keras model{_provenance(path.parent)})", flush=True)
     return model
@@ -152,12 +154,24 @@ def _provenance(run_dir: Path) -> str:
     return f", trained {metrics.get('epochs', '?')} epochs on {config.get('dataset', '?')}{shown}"
 
 
-def write_model_record(directory: str | os.PathLike, name: str, config: Mapping[str, Any]) -> Path:
+def write_model_record(directory: str | os.PathLike, name: str, config: Mapping[str, Any],
+                       head: str | None = None) -> Path:
     """Stores the catalog name and resolved config a run built its model with, for
-    `zoo.build(name, weights=run_dir)` to check against."""
+    `zoo.build(name, weights=run_dir)` to check against, and its head (`zoo.heads`), which
+    `load_model` gives the loaded model back."""
     path = Path(directory) / MODEL_RECORD
-    path.write_text(json.dumps({"name": name, "config": _jsonable(config)}, indent=2) + "\n")
+    path.write_text(json.dumps({"name": name, "config": _jsonable(config), "head": head}, indent=2) + "\n")
     return path
+
+
+def _declare_recorded_head(model, directory: Path) -> None:
+    """A model loaded from a run keeps the head it was built with, compiled or not."""
+    try:
+        head = json.loads((directory / MODEL_RECORD).read_text()).get("head")
+    except (OSError, ValueError, AttributeError):
+        return  # a .keras file outside a run, or a run from before heads were recorded
+    if head in heads.names():
+        heads.declare(model, head)
 
 
 def _jsonable(value):

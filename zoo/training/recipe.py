@@ -212,7 +212,8 @@ class _Run:
                 model.steps_per_execution = _steps_per_execution(config, self.strategy, int(train.cardinality()))
         finally:
             keras.mixed_precision.set_dtype_policy(previous_policy)
-        saving.write_model_record(self.out_dir, config.model, get_spec(config.model).resolve_config(model_config))
+        saving.write_model_record(self.out_dir, config.model, get_spec(config.model).resolve_config(model_config),
+                                  head=heads.head_of(model))
         return model
 
     def train(self, model, train, validation) -> float:
