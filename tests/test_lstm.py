@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import zoo
+import zoo.layers
+from zoo import heads
 
 
 def _predict(model, x):
@@ -55,3 +57,71 @@ def test_text_classifier_learns_a_keyword_rule():
     model.fit(tokens, labels, epochs=15, batch_size=32, verbose=0)
     accuracy = model.evaluate(tokens, labels, verbose=0, return_dict=True)["accuracy"]
     assert accuracy > 0.95
+
+
+def _probe(rate: float, *, recurrent: bool):
+    """An MCLSTM of 6 units whose step outputs show its dropout masks: forget gate shut, input
+    and output gates open, unit j's cell input reads input feature j (and, with `recurrent`, its
+    own previous output j). Each unit's output is then a fixed function of what its masks let
+    through at that step."""
+    features = 6
+    layer = zoo.layers.MCLSTM(features, dropout=0.0 if recurrent else rate, recurrent_dropout=rate if recurrent else 0.0,
+                              return_sequences=True, seed=1)
+    layer.build((None, None, features))
+    kernel = np.zeros((features, 4 * features), "float32")
+    kernel[:, 2 * features:3 * features] = np.eye(features)  # gates in Keras' order: i, f, c, o
+    recurrent_kernel = np.zeros((features, 4 * features), "float32")
+    if recurrent:
+        recurrent_kernel[:, 2 * features:3 * features] = np.eye(features)
+    bias = np.zeros(4 * features, "float32")
+    bias[:features], bias[features:2 * features], bias[3 * features:] = 20.0, -20.0, 20.0
+    layer.set_weights([kernel, recurrent_kernel, bias])
+    return layer
+
+
+@pytest.mark.parametrize("recurrent", [False, True], ids=["input mask", "recurrent mask"])
+def test_mc_lstm_masks_are_fixed_across_time_steps_and_differ_across_samples(recurrent):
+    # Gal & Ghahramani's variational RNN dropout: one mask per sequence, used at every step.
+    layer = _probe(0.5, recurrent=recurrent)
+    x = np.ones((64, 12, 6), "float32")
+    outputs = np.asarray(layer(x))  # inference: no training flag, the masks stay on
+    if recurrent:
+        # A unit whose recurrent input is kept settles above 0.7; a dropped one stays at
+        # tanh(tanh(1)) = 0.64 at every step. Step 0 has no previous output to drop.
+        kept = outputs[:, 1:, :] > 0.7
+    else:
+        kept = outputs > 0.1  # a dropped input gives exactly 0
+    assert (kept == kept[:, :1, :]).all(), "a mask changed between time steps"
+    assert len({k[0].tobytes() for k in kept}) > 20, "the sequences of a batch share their mask"
+    assert 0.35 < kept.mean() < 0.65
+    assert (np.asarray(layer(x))[:, -1] != outputs[:, -1]).any(), "a second prediction drew the same masks"
+
+
+@pytest.mark.parametrize("name, config", [
+    ("lstm_text", {"vocab_size": 40, "embedding_dim": 8, "lstm_units": [8], "dropout": 0.3}),
+    ("lstm_sequence", {"input_shape": (None, 2), "lstm_units": [8], "dropout": 0.3, "bidirectional": True}),
+])
+def test_mc_dropout_lstms_predict_samples_and_plain_ones_do_not(name, config, tmp_path):
+    from zoo import uncertainty
+
+    rng = np.random.default_rng(0)
+    x = (rng.integers(1, 40, (5, 9)).astype("int32") if name == "lstm_text"
+         else rng.normal(size=(5, 9, 2)).astype("float32"))
+    plain = zoo.build(name, **config)
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), plain.predict(x, verbose=0))
+    model = zoo.build(name, mc_dropout=True, **config)
+    assert not np.allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert plain.count_params() == model.count_params()  # dropout adds no weights
+    if heads.get(heads.head_of(model)).sample_outputs:  # the text classifier: logits
+        import tensorflow as tf
+
+        from zoo.export import export_model
+
+        result = uncertainty.predict_with_uncertainty(model, x, samples=32)
+        assert np.all(result.mutual_information > 0) and result.probabilities.shape == (5, 2)
+        served = tf.saved_model.load(str(export_model(model, tmp_path, mc_samples=8))).signatures[
+            "serving_default"](inputs=tf.constant(x))
+        assert set(served) == {"probabilities", "classes", "entropy"}
+        np.testing.assert_allclose(served["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"`mc_dropout=True` needs dropout to sample from"):
+        zoo.build(name, mc_dropout=True, **{**config, "dropout": 0.0})

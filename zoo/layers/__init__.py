@@ -11,7 +11,7 @@ with this module. Import `zoo.layers.variational` before loading a Bayesian mode
 """
 
 from zoo.layers.attention import AttentionPooling1D
-from zoo.layers.mc_dropout import MCDropout
+from zoo.layers.mc_dropout import MCDropout, MCLSTM
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 
@@ -28,6 +28,7 @@ __all__ = [*_VARIATIONAL,
     "HeavisideStep",
     "LENET5_C3_TABLE",
     "MCDropout",
+    "MCLSTM",
     "PerceptronLoss",
     "Subsampling2D",
     "lecun_tanh",

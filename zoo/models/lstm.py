@@ -25,12 +25,16 @@ HOCHREITER_1997 = Reference(
 TASKS = ("classification", "regression")
 
 
-def _recurrent_stack(x, lstm_units, bidirectional: bool, attention_pooling: bool):
-    """Stacked (Bi)LSTMs; the last one returns its final state unless attention pools."""
+def _recurrent_stack(x, lstm_units, bidirectional: bool, attention_pooling: bool, mc_dropout: float = 0.0):
+    """Stacked (Bi)LSTMs; the last one returns its final state unless attention pools.
+    `mc_dropout` > 0: variational dropout of that rate on every LSTM's inputs and recurrent
+    state, kept on at prediction (`zoo.layers.MCLSTM`)."""
     for i, units in enumerate(lstm_units, start=1):
         last = i == len(lstm_units)
-        layer = keras.layers.LSTM(units, return_sequences=attention_pooling or not last,
-                                  name=f"lstm_{i}")
+        sequences = attention_pooling or not last
+        layer = (zoo_layers.MCLSTM(units, dropout=mc_dropout, recurrent_dropout=mc_dropout,
+                                   return_sequences=sequences, name=f"lstm_{i}")
+                 if mc_dropout else keras.layers.LSTM(units, return_sequences=sequences, name=f"lstm_{i}"))
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
         x = layer(x)
@@ -64,16 +68,20 @@ def _sequence_head(config) -> str:
     flops=None,  # grows with the sequence length
 )
 def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_units=(64,),
-              bidirectional=True, attention_pooling=True, dropout=0.2, num_classes=2):
+              bidirectional=True, attention_pooling=True, dropout=0.2, num_classes=2, mc_dropout=False):
     """Integer token ids with 0 as padding (masked); ids must lie in [0, vocab_size).
-    Dropout applies to the embeddings and to the pooled features."""
+    Dropout applies to the embeddings and to the pooled features. `mc_dropout=True` makes the
+    model Bayesian in Gal & Ghahramani's sense: variational dropout (one mask per sequence, the
+    same at every step) on each LSTM's inputs and recurrent state instead of the embedding
+    dropout, kept on at prediction like the dropout on the pooled features."""
+    validation.check_mc_dropout(mc_dropout, dropout)
     inputs = keras.Input(input_shape, dtype="int32", name="tokens")
     x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
-    if dropout:
+    if dropout and not mc_dropout:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
-    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling)
+    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling, dropout if mc_dropout else 0.0)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = (zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout)(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="lstm_text")
 
@@ -95,17 +103,20 @@ def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_uni
     flops=None,  # grows with the sequence length
 )
 def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_units=(64,),
-                  bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None):
+                  bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None, mc_dropout=False):
     """Sequences of feature vectors, shape (time, features). `num_outputs` is the number of
     predicted values (e.g. the forecast horizon) or, for classification, of classes. Steps
-    whose features all equal `mask_value` are padding and are skipped."""
+    whose features all equal `mask_value` are padding and are skipped. `mc_dropout=True`
+    (needs dropout > 0) adds variational dropout of rate `dropout` to each LSTM's inputs and
+    recurrent state and keeps all dropout on at prediction (Gal & Ghahramani 2016)."""
+    validation.check_mc_dropout(mc_dropout, dropout)
     inputs = keras.Input(input_shape, name="sequence")
     x = inputs
     if mask_value is not None:
         x = keras.layers.Masking(mask_value, name="masking")(x)
-    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling)
+    x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling, dropout if mc_dropout else 0.0)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = (zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout)(dropout, name="dropout")(x)
     name = "logits" if task == "classification" else "values"
     outputs = keras.layers.Dense(num_outputs, name=name)(x)
     return keras.Model(inputs, outputs, name="lstm_sequence")
