@@ -101,7 +101,9 @@ HEAD_VARIANTS = {
     "mlp": [{"num_classes": 1}, {"output_activation": "softmax"},
             {"output_activation": "sigmoid", "num_classes": 1}, {"output_activation": "relu"}],
     "lenet": [{"num_classes": 1}],
-    "lstm_sequence": [{"task": "classification", "num_outputs": 3}, {"task": "classification", "num_outputs": 1}],
+    "lstm_sequence": [{"task": "classification", "num_outputs": 3}, {"task": "classification", "num_outputs": 1}]
+    # The Normal head trains with TFP's Normal: TensorFlow only (its builder says so on JAX).
+    + ([{"distribution": "normal", "num_outputs": 2}] if keras.backend.backend() == "tensorflow" else []),
     "bayesian_mlp": [{"task": "regression", "num_outputs": 2}],
 }
 

@@ -125,3 +125,38 @@ def test_mc_dropout_lstms_predict_samples_and_plain_ones_do_not(name, config, tm
         np.testing.assert_allclose(served["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match=r"`mc_dropout=True` needs dropout to sample from"):
         zoo.build(name, mc_dropout=True, **{**config, "dropout": 0.0})
+
+
+def test_a_normal_headed_mc_dropout_lstm_knows_when_a_sequence_is_unlike_its_training_data(tmp_path):
+    import tensorflow as tf
+
+    from zoo import uncertainty
+    from zoo.export import export_model, read_card
+
+    rng = np.random.default_rng(0)
+
+    def sequences(n, low=-1.0, high=1.0):
+        x = rng.uniform(low, high, size=(n, 12, 1)).astype("float32")
+        return x, (x[:, -3:, 0].mean(axis=1) + 0.1 * rng.normal(size=n))[:, None].astype("float32")
+
+    x, y = sequences(2000)
+    test_x, test_y = sequences(500)
+    unlike, _ = sequences(500, 3.0, 4.0)  # values never seen in training
+    keras.utils.set_random_seed(0)
+    model = zoo.build("lstm_sequence", lstm_units=[16], dropout=0.1, mc_dropout=True, distribution="normal")
+    assert heads.head_of(model) == "normal" and model.output_shape == (None, 2)
+    model.fit(x, y, epochs=20, batch_size=64, verbose=0)
+    seen = uncertainty.predict_with_uncertainty(model, test_x, samples=32)
+    unseen = uncertainty.predict_with_uncertainty(model, unlike, samples=32)
+    # The epistemic part rises where the data never went; the intervals are not overconfident
+    # where it did (measured: AUROC 1.00, coverage 0.998: too wide rather than too narrow).
+    assert uncertainty.auroc(seen.epistemic_std.ravel(), unseen.epistemic_std.ravel()) >= 0.9
+    assert uncertainty.interval_coverage(seen.mean, seen.std, test_y) >= 0.9
+    served = tf.saved_model.load(str(export_model(model, tmp_path, mc_samples=8, target_scale=(5.0, 2.0))))
+    answer = served.signatures["serving_default"](inputs=tf.constant(test_x[:4]))
+    assert set(answer) == {"mean", "std", "aleatoric_std", "epistemic_std"}
+    assert read_card(tmp_path / "lstm_sequence" / "1")["head"] == "normal"
+    with pytest.raises(ValueError, match=r"`distribution` is for task='regression'"):
+        zoo.build("lstm_sequence", task="classification", distribution="normal")
+    with pytest.raises(ValueError, match=r"`distribution` must be None \(plain values\) or 'normal'"):
+        zoo.build("lstm_sequence", distribution="laplace")

@@ -10,6 +10,7 @@ from zoo._lazy import lazy_import
 
 keras = lazy_import("keras")
 zoo_layers = lazy_import("zoo.layers")
+variational = lazy_import("zoo.layers.variational")  # TensorFlow Probability: only when a Normal head compiles
 
 
 def compile_classifier(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3,
@@ -52,10 +53,19 @@ def compile_threshold_unit(model, config: Mapping[str, Any]) -> None:
                   metrics=[keras.metrics.BinaryAccuracy(threshold=0.5, name="accuracy")])
 
 
+def compile_normal_regressor(model, config: Mapping[str, Any], *, learning_rate: float = 1e-3) -> None:
+    """Adam on the Normal head's negative log-likelihood (`GaussianNLL`, TensorFlow Probability)."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=variational.GaussianNLL())
+
+
 def compile_by_head(model, config: Mapping[str, Any]) -> None:
     """Cross-entropy for a classifier head (logits, or probabilities after the config's
-    `output_activation`), mean squared error for a regressor: the head `zoo.build` declared."""
-    if heads.get(heads.head_of(model)).is_classifier:
+    `output_activation`), the Normal's negative log-likelihood for a sampled Normal head, mean
+    squared error for plain values: the head `zoo.build` declared."""
+    head = heads.get(heads.head_of(model))
+    if head.is_classifier:
         compile_classifier(model, config, output_activation=config.get("output_activation"))
+    elif head.paired and not head.exact:
+        compile_normal_regressor(model, config)
     else:
         compile_regressor(model, config)

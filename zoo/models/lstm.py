@@ -47,10 +47,22 @@ def _check_sequence(config) -> None:
     validation.one_of(*TASKS)("task", config["task"])
     if config["mask_value"] is not None:
         validation.real("mask_value", config["mask_value"])
+    if config["distribution"] not in (None, "normal"):
+        raise ValueError("`distribution` must be None (plain values) or 'normal' (a mean and a std per output). "
+                         f"Received: distribution={config['distribution']!r}")
+    if config["distribution"] is not None and config["task"] != "regression":
+        raise ValueError("`distribution` is for task='regression'. "
+                         f"Received: distribution={config['distribution']!r}, task={config['task']!r}")
 
 
 def _sequence_head(config) -> str:
-    return classifier_head(config["num_outputs"]) if config["task"] == "classification" else "values"
+    if config["task"] == "classification":
+        return classifier_head(config["num_outputs"])
+    return "normal" if config["distribution"] == "normal" else "values"
+
+
+def _sequence_units(config) -> int:
+    return 2 * config["num_outputs"] if config["distribution"] == "normal" else config["num_outputs"]
 
 
 @register_model(
@@ -91,8 +103,8 @@ def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_uni
     task="regression",
     summary="LSTM over numeric sequences for forecasting/regression or classification (task=).",
     input=InputSpec(value_range=(-1.0, 1.0)),
-    output_shape=(None, "num_outputs"),
-    output="values (task='regression') or logits (task='classification')",
+    output_shape=(None, _sequence_units),
+    output="values, or a Normal's [means, raw scales] (distribution='normal'), or logits (task='classification')",
     head=_sequence_head,
     tags=("recurrent", "time-series"),
     reference=HOCHREITER_1997,
@@ -103,13 +115,20 @@ def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_uni
     flops=None,  # grows with the sequence length
 )
 def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_units=(64,),
-                  bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None, mc_dropout=False):
+                  bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None, mc_dropout=False,
+                  distribution=None):
     """Sequences of feature vectors, shape (time, features). `num_outputs` is the number of
     predicted values (e.g. the forecast horizon) or, for classification, of classes. Steps
     whose features all equal `mask_value` are padding and are skipped. `mc_dropout=True`
     (needs dropout > 0) adds variational dropout of rate `dropout` to each LSTM's inputs and
-    recurrent state and keeps all dropout on at prediction (Gal & Ghahramani 2016)."""
+    recurrent state and keeps all dropout on at prediction (Gal & Ghahramani 2016).
+    `distribution="normal"` (regression) outputs a Normal's mean and raw scale per value and
+    trains on its negative log-likelihood (`GaussianNLL`, TensorFlow backend): the model says
+    how noisy each prediction is, and exports serve `mean` and `std`."""
     validation.check_mc_dropout(mc_dropout, dropout)
+    if distribution is not None and keras.backend.backend() != "tensorflow":
+        raise RuntimeError("lstm_sequence with distribution='normal' trains with TensorFlow Probability's Normal: "
+                           f"set KERAS_BACKEND=tensorflow. Keras is using {keras.backend.backend()!r}.")
     inputs = keras.Input(input_shape, name="sequence")
     x = inputs
     if mask_value is not None:
@@ -117,6 +136,7 @@ def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_
     x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling, dropout if mc_dropout else 0.0)
     if dropout:
         x = (zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout)(dropout, name="dropout")(x)
-    name = "logits" if task == "classification" else "values"
-    outputs = keras.layers.Dense(num_outputs, name=name)(x)
+    name = "logits" if task == "classification" else "normal_params" if distribution else "values"
+    outputs = keras.layers.Dense(_sequence_units({"num_outputs": num_outputs, "distribution": distribution}),
+                                 name=name)(x)
     return keras.Model(inputs, outputs, name="lstm_sequence")
