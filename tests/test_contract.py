@@ -129,3 +129,48 @@ def test_card_parameter_counts_match_the_built_model(name):
     assert (card.trainable_params, card.non_trainable_params) == complexity.count_params(model), (
         f"{name}: update params= in its register_model call to {complexity.count_params(model)}")
     assert card.total_params == model.count_params()
+
+
+ENSEMBLE_ENTRIES = [name for name in ENTRIES if not get_spec(name).no_ensemble]
+
+
+def _member_loss(model):
+    """The loss each member trains on (a Keras loss, or the function a loss name stands for)."""
+    member = model.loss.member
+    return member if isinstance(member, keras.losses.Loss) else keras.losses.get(member)
+
+
+@pytest.mark.parametrize("name", ENSEMBLE_ENTRIES)
+def test_an_ensemble_of_two_members_builds_trains_each_on_its_own_loss_and_saves(name, tmp_path):
+    spec = get_spec(name)
+    config = spec.resolve_config()
+    model = zoo.build(name, ensemble_size=2)
+    x, y = example_batch(name, config, BATCH), example_labels(name, model, BATCH)
+    single = tuple(BATCH if d is None else d for d in resolve_template(spec.output_shape, config))
+    out = _outputs(model, x)
+    assert out.shape == (single[0], 2, *single[1:]) and np.isfinite(out).all()
+    assert heads.head_of(model) == heads.ensemble_of(spec.head_for(config)) == zoo.describe(name, ensemble_size=2).head
+    # The card counts N members; the members are the entry's own model, initialised independently.
+    card, one = zoo.describe(name, ensemble_size=2), zoo.describe(name)
+    assert (card.trainable_params, card.non_trainable_params) == complexity.count_params(model) == (
+        2 * one.trainable_params, 2 * one.non_trainable_params)
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    assert len(members) == 2
+    first, second = (keras.ops.convert_to_numpy(m.trainable_weights[0]) for m in members)
+    assert not np.allclose(first, second), "the members start from the same weights"
+    if spec.deterministic:
+        for i, member in enumerate(members):
+            np.testing.assert_allclose(_outputs(member, x), out[:, i], rtol=1e-6, atol=1e-6)
+        # The loss is the sum of the members' own losses.
+        own = sum(float(np.mean(keras.ops.convert_to_numpy(_member_loss(model)(y, out[:, i])))) for i in range(2))
+        assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] == pytest.approx(own, rel=1e-5)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+    assert math.isfinite(model.train_on_batch(x, y, return_dict=True)["loss"])
+    for weight, old in zip(model.trainable_weights, before):
+        assert not np.array_equal(old, keras.ops.convert_to_numpy(weight)), f"{weight.path} received no gradient"
+    path = tmp_path / f"{name}_ensemble.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert heads.head_of(loaded) == heads.head_of(model)
+    if spec.deterministic:
+        np.testing.assert_allclose(_outputs(loaded, x), _outputs(model, x), rtol=1e-6, atol=1e-6)

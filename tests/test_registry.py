@@ -113,7 +113,7 @@ def test_a_temporary_entry_can_be_unregistered_and_registered_again():
 
 
 def test_an_unknown_head_is_refused_at_registration():
-    with pytest.raises(ValueError, match=r"`head` must be one of logits, .*values. Received: head='scores'"):
+    with pytest.raises(ValueError, match=r"`head` must be one of logits, .*values, or ensemble:<one of them>. Received: head='scores'"):
         zoo.register_model("temp_bad_head", family="x", task="regression", summary="x",
                            head="scores")(lambda input_shape=(2,): None)
     assert "temp_bad_head" not in zoo.list_models()

@@ -72,6 +72,10 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
     predictive `mean`, `std` and its `aleatoric_std` and `epistemic_std` parts for Normal
     regressors; a second signature, `sample`, returns one pass.
 
+    An ensemble (`zoo.build(name, ensemble_size=N)`) serves its members' mixture, exact in one
+    pass: `probabilities`, `classes`, `entropy`, `mutual_information` (or `mean`, `std` and its
+    parts); its `members` signature returns each member's own outputs, (batch, N, ...).
+
     `target_scale=(loc, scale)` maps a regressor trained on standardised targets back to
     target units: means become loc + scale * mean and stds scale * std.
 
@@ -110,6 +114,8 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         extra.mkdir()
         outputs = list(kind.sample_outputs if mc_samples else kind.outputs)
         full_card = {"name": name, "version": version, "head": kind.name, "outputs": outputs,
+                     **({"extra_signatures": {key: list(value) for key, value in kind.extra_signatures.items()}}
+                        if kind.extra_signatures else {}),
                      "mc_samples": mc_samples,
                      "target_scale": list(map(float, target_scale)) if target_scale else None,
                      "signature": {"name": DEFAULT_SIGNATURE, "input": input_name,
@@ -176,11 +182,20 @@ def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preproce
     archive.track(model)
     if preprocessor is not None:
         archive.track(preprocessor)
+    def extra(name):
+        def serve_extra(inputs):
+            features = preprocessor(inputs) if preprocessor is not None else inputs
+            outputs = head.signatures(forward(features), min_std=min_std)[name]
+            return head.in_target_units(outputs, loc, scale)
+        return serve_extra
+
     if mc_samples:
         archive.add_endpoint(DEFAULT_SIGNATURE, serve_mc, input_signature=[input_spec])
         archive.add_endpoint("sample", serve, input_signature=[input_spec])
     else:
         archive.add_endpoint(DEFAULT_SIGNATURE, serve, input_signature=[input_spec])
+    for name in head.extra_signatures:  # e.g. an ensemble's `members`
+        archive.add_endpoint(name, extra(name), input_signature=[input_spec])
     archive.write_out(str(path), verbose=False)
 
 

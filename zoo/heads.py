@@ -14,6 +14,8 @@ new kind of output is a new `Head` here and nothing else.
                     (`GaussianNLL`, heteroscedastic regression)
     mean_std        [mean, std] of a Normal (Gaussian-process regression: exact, no sampling)
     values          plain regression outputs
+    ensemble:<head> N members' raw outputs of <head>, stacked (batch, N, units): the members are
+                    exact samples of the predictive distribution (`ensemble_of`, deep ensembles)
 
 Catalog entries declare theirs (`register_model(head=...)`) and `zoo.build` records it on the
 model; `head_of(model)` reads that record, and infers the head from the compiled loss only for
@@ -26,6 +28,8 @@ Example:
     ('mean', 'std', 'aleatoric_std', 'epistemic_std')
     >>> classifier_head(num_classes=1)
     'binary_logits'
+    >>> get("ensemble:logits").outputs
+    ('probabilities', 'classes', 'entropy', 'mutual_information')
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from zoo._lazy import lazy_import
 
 tf = lazy_import("tensorflow")
+keras = lazy_import("keras")  # class probabilities in `keras.ops`: training metrics run on any backend
 
 MIN_STD = 1e-3  # the Normal head's floor on the std: GaussianNLL trains with it, exports serve with it
 EPS = 1e-12  # inside log(p) for entropies
@@ -92,6 +97,16 @@ class Head:
         raise ValueError(f"Samples of a {self.name!r} head are not averaged into a predictive distribution; "
                          f"heads that are: {', '.join(sampled_heads())}.")
 
+    @property
+    def extra_signatures(self) -> dict[str, tuple[str, ...]]:
+        """Signatures an export adds beside `serving_default` (an ensemble's `members`), and
+        their outputs; `signatures` computes them. None for most heads."""
+        return {}
+
+    def signatures(self, raw, *, min_std: float = MIN_STD) -> dict[str, dict[str, Any]]:
+        """The named outputs of each of `extra_signatures` from one forward pass."""
+        return {}
+
     def in_target_units(self, named: dict[str, Any], loc: float, scale: float) -> dict[str, Any]:
         """`named` outputs with the regression ones mapped from standardised to target units."""
         if (loc, scale) == (0.0, 1.0):
@@ -115,6 +130,12 @@ class Classifier(Head):
     def summarize(self, samples, *, min_std: float = MIN_STD) -> dict[str, Any]:
         if not self.sample_outputs:
             return Head.summarize(self, samples)
+        return self.mixture(samples)
+
+    def mixture(self, samples, *, min_std: float = MIN_STD) -> dict[str, Any]:
+        """The predictive distribution of equally weighted samples (samples, n, units) of raw
+        outputs: the mean probabilities, and the entropy split into its expected (aleatoric)
+        part and the mutual information (epistemic: where the samples disagree)."""
         probabilities = self.probabilities(tf.convert_to_tensor(samples, tf.float32))
         mean = tf.reduce_mean(probabilities, axis=0)
         entropy = entropy_of(mean)
@@ -126,7 +147,7 @@ class Classifier(Head):
 
 class _Logits(Classifier):
     def probabilities(self, raw):
-        return tf.nn.softmax(raw)
+        return keras.ops.softmax(raw)
 
     def serve(self, raw, *, min_std: float = MIN_STD):
         return {"logits": raw, "probabilities": tf.nn.softmax(raw), "classes": tf.argmax(raw, axis=-1)}
@@ -134,8 +155,8 @@ class _Logits(Classifier):
 
 class _BinaryLogits(Classifier):
     def probabilities(self, raw):
-        positive = tf.sigmoid(raw)
-        return tf.concat([1 - positive, positive], -1)
+        positive = keras.ops.sigmoid(raw)
+        return keras.ops.concatenate([1 - positive, positive], -1)
 
     def serve(self, raw, *, min_std: float = MIN_STD):
         probabilities = self.probabilities(raw)
@@ -145,10 +166,16 @@ class _BinaryLogits(Classifier):
 
 class _Probabilities(Classifier):
     def probabilities(self, raw):
-        return tf.concat([1 - raw, raw], -1) if raw.shape[-1] == 1 else raw
+        return keras.ops.concatenate([1 - raw, raw], -1) if raw.shape[-1] == 1 else raw
 
 
-class _Classes(Head):
+class _Classes(Classifier):
+    """0/1 decisions: as probabilities, one-hot (so an ensemble's mean is the members' vote)."""
+
+    def probabilities(self, raw):
+        positive = keras.ops.cast(raw > 0.5, "float32")
+        return keras.ops.concatenate([1 - positive, positive], -1)
+
     def serve(self, raw, *, min_std: float = MIN_STD):
         return {"classes": tf.cast(tf.reshape(raw, [-1]) > 0.5, tf.int64)}
 
@@ -165,11 +192,15 @@ class _Normal(Head):
         return {"mean": mean, "std": std}
 
     def summarize(self, samples, *, min_std: float = MIN_STD):
+        if self.exact:
+            mean, std = self.mean_std(tf.convert_to_tensor(samples, tf.float32)[0], min_std)
+            return {"mean": mean, "std": std}
+        return self.mixture(samples, min_std=min_std)
+
+    def mixture(self, samples, *, min_std: float = MIN_STD):
         """A uniform mixture of the samples' Normals: its variance is the mean of their variances
         (aleatoric) plus the variance of their means (epistemic)."""
         means, stds = self.mean_std(tf.convert_to_tensor(samples, tf.float32), min_std)
-        if self.exact:
-            return {"mean": means[0], "std": stds[0]}
         aleatoric = tf.reduce_mean(tf.square(stds), axis=0)
         epistemic = tf.math.reduce_variance(means, axis=0)
         return {"mean": tf.reduce_mean(means, axis=0), "std": tf.sqrt(aleatoric + epistemic),
@@ -186,6 +217,92 @@ class _MeanStd(_Normal):
 class _Values(Head):
     def serve(self, raw, *, min_std: float = MIN_STD):
         return {"predictions": raw}
+
+    def mixture(self, samples, *, min_std: float = MIN_STD):
+        """Point predictions from equally weighted samples: their mean, and their spread as the
+        (epistemic, the only) std."""
+        samples = tf.convert_to_tensor(samples, tf.float32)
+        std = tf.math.reduce_std(samples, axis=0)
+        return {"mean": tf.reduce_mean(samples, axis=0), "std": std, "epistemic_std": std}
+
+
+@dataclasses.dataclass(frozen=True)
+class Ensemble(Head):
+    """N members' raw outputs of one `member` head, stacked (batch, N, units): a deep
+    ensemble (Lakshminarayanan, Pritzel & Blundell 2017). The members are exact, equally
+    weighted samples of the predictive distribution, which one pass gives (`exact`):
+    classifiers average the members' probabilities (mutual information = their
+    disagreement), regressors form the uniform mixture of the members' Normals (or, for point
+    predictions, their mean and spread). Monte Carlo passes of stochastic members (MC dropout,
+    Bayesian layers) summarise as a mixture over passes x members. The `members` signature of
+    an export serves each member's own outputs.
+    """
+
+    member: Head | None = None
+
+    @property
+    def predictive(self) -> bool:
+        return True
+
+    def targets(self, units: int) -> int:
+        return self.member.targets(units)
+
+    def _flat(self, samples):
+        """(samples, n, members, units) -> (samples * members, n, units)."""
+        samples = tf.convert_to_tensor(samples, tf.float32)
+        samples = tf.transpose(samples, tf.concat([[0, 2, 1], tf.range(3, tf.rank(samples))], 0))
+        return tf.reshape(samples, tf.concat([[-1], tf.shape(samples)[2:]], 0))
+
+    def summarize(self, samples, *, min_std: float = MIN_STD):
+        return self.member.mixture(self._flat(samples), min_std=min_std)
+
+    def serve(self, raw, *, min_std: float = MIN_STD):
+        summary = self.summarize(tf.convert_to_tensor(raw)[None], min_std=min_std)
+        return {key: summary[key] for key in self.outputs}
+
+    @property
+    def extra_signatures(self):
+        return {"members": self.member.outputs}
+
+    def signatures(self, raw, *, min_std: float = MIN_STD):
+        """`members`: each member's outputs (batch, N, ...), as its head serves them alone."""
+        raw = tf.convert_to_tensor(raw)
+        batch, members = tf.shape(raw)[0], tf.shape(raw)[1]
+        flat = tf.reshape(raw, tf.concat([[batch * members], tf.shape(raw)[2:]], 0))
+        served = self.member.serve(flat, min_std=min_std)
+        return {"members": {key: tf.reshape(value, tf.concat([[batch, members], tf.shape(value)[1:]], 0))
+                            for key, value in served.items()}}
+
+
+ENSEMBLE_PREFIX = "ensemble:"
+
+
+def ensemble_of(member: str) -> str:
+    """The name of the head of an ensemble whose members output `member`.
+
+    Example:
+        >>> ensemble_of("normal"), get(ensemble_of("normal")).outputs
+        ('ensemble:normal', ('mean', 'std', 'aleatoric_std', 'epistemic_std'))
+    """
+    head = get(member)
+    if not hasattr(head, "mixture"):
+        ensembled = [name for name in _REGISTRY if hasattr(_REGISTRY[name], "mixture")]
+        raise ValueError(f"Members with a {member!r} head cannot be combined into an ensemble; heads that can: "
+                         f"{', '.join(ensembled)}.")
+    return ENSEMBLE_PREFIX + head.name
+
+
+def _make_ensemble(member: Head) -> Ensemble:
+    if member.is_classifier:
+        outputs = ("probabilities", "classes", "entropy", "mutual_information")
+        units = {}
+    else:
+        outputs = ("mean", "std", "aleatoric_std", "epistemic_std") if member.paired else ("mean", "std")
+        # The mixture's outputs, and the members' own (`members` signature), in target units.
+        units = dict(locations=tuple(dict.fromkeys(("mean", *member.locations))),
+                     scales=tuple(dict.fromkeys(("std", "aleatoric_std", "epistemic_std", *member.scales))))
+    return Ensemble(ENSEMBLE_PREFIX + member.name, f"an ensemble of members: {member.description}", outputs,
+                    member.task, sample_outputs=outputs, exact=True, member=member, **units)
 
 
 _NORMAL_OUTPUTS = dict(locations=("mean",), scales=("std", "aleatoric_std", "epistemic_std"), paired=True)
@@ -216,7 +333,12 @@ def get(name: str) -> Head:
         ('predictions',)
     """
     if name not in _REGISTRY:
-        raise ValueError(f"`head` must be one of {', '.join(_REGISTRY)}. Received: head={name!r}")
+        if isinstance(name, str) and name.startswith(ENSEMBLE_PREFIX) and name[len(ENSEMBLE_PREFIX):] in _REGISTRY:
+            member = _REGISTRY[name[len(ENSEMBLE_PREFIX):]]
+            ensemble_of(member.name)  # refuses a member head that cannot be combined
+            return _make_ensemble(member)
+        raise ValueError(f"`head` must be one of {', '.join(_REGISTRY)}, or {ENSEMBLE_PREFIX}<one of them>. "
+                         f"Received: head={name!r}")
     return _REGISTRY[name]
 
 
@@ -316,6 +438,8 @@ def infer_head(model) -> str:
     if type(model).__name__ == "GaussianProcessRegressor":
         return "mean_std"
     loss = getattr(model, "loss", None)
+    if type(loss).__name__ == "EnsembleLoss":  # zoo.ensembles: what its members train on
+        return ensemble_of(infer_head(_Compiled(loss.member)))
     if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
         return "logits" if loss.from_logits else "probabilities"
     if isinstance(loss, keras.losses.BinaryCrossentropy):
@@ -328,9 +452,17 @@ def infer_head(model) -> str:
     return "values"
 
 
+@dataclasses.dataclass
+class _Compiled:
+    loss: Any  # a stand-in model compiled with an ensemble member's loss, for `infer_head`
+
+
 def min_std_of(model) -> float:
-    """The std floor a Normal-headed model was trained with (its loss's), else `MIN_STD`."""
-    return float(getattr(getattr(model, "loss", None), "min_std", MIN_STD))
+    """The std floor a Normal-headed model was trained with (its loss's, or its ensemble
+    members'), else `MIN_STD`."""
+    loss = getattr(model, "loss", None)
+    loss = getattr(loss, "member", loss)
+    return float(getattr(loss, "min_std", MIN_STD))
 
 
 def num_targets(model, head: str | None = None) -> int:

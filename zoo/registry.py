@@ -18,7 +18,9 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from zoo import heads, validation
+from zoo import ensembles, heads, validation
+
+ENSEMBLE_KEY = ensembles.KEY  # a config key of every entry that can be ensembled
 
 # A shape or range template: ints are literal, strings name a config key, callables get the config.
 Template = Any
@@ -102,29 +104,42 @@ class ModelSpec:
     params: tuple[int, int] | None
     flops: int | None
     backends: tuple[str, ...] = TESTED_BACKENDS
+    no_ensemble: str | None = None  # why this entry cannot be ensembled; None: it can
+
+    @property
+    def accepted_keys(self) -> tuple[str, ...]:
+        """Every config key `zoo.build` takes for this entry: the builder's, and `ensemble_size`
+        where the entry can be ensembled."""
+        return tuple(sorted(self.defaults)) + (() if self.no_ensemble else (ENSEMBLE_KEY,))
 
     def resolve_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The default config with `overrides` merged over it, validated.
+        """The default config with `overrides` merged over it, validated. `ensemble_size=N > 1`
+        (an ensemble of N members, `zoo.ensembles`) is kept in it; 1 is the default and left out.
 
         Example:
             >>> get_spec("mlp").resolve_config({"hidden_units": [32]})["hidden_units"]
             (32,)
+            >>> get_spec("mlp").resolve_config({"ensemble_size": 5})["ensemble_size"]
+            5
         """
         overrides = dict(overrides or {})
+        size = overrides.pop(ENSEMBLE_KEY, 1)
         unknown = sorted(set(overrides) - set(self.defaults))
         if unknown:
             raise TypeError(
                 f"{self.name!r} got unexpected config key{'s' * (len(unknown) > 1)} "
                 f"{', '.join(map(repr, unknown))}. "
-                f"Accepted keys: {', '.join(sorted(self.defaults))}"
+                f"Accepted keys: {', '.join(self.accepted_keys)}"
             )
+        if ensembles.check_size(size) > 1 and self.no_ensemble:
+            raise ValueError(f"{self.name!r} cannot be an ensemble ({ENSEMBLE_KEY}={size}): {self.no_ensemble}")
         config = validation.check_config({**self.defaults, **overrides}, self.defaults)
         if self.input_rank is not None and "input_shape" in config:
             validation.check_rank("input_shape", config["input_shape"], self.input_rank,
                                   f"{self.name!r} ({self.family})")
         if self.validate is not None:
             self.validate(config)
-        return config
+        return {**config, ENSEMBLE_KEY: size} if size > 1 else config
 
     def head_for(self, config: Mapping[str, Any]) -> str | None:
         """The head (`zoo.heads`) this entry outputs with `config`; None for an entry that
@@ -134,7 +149,11 @@ class ModelSpec:
             >>> get_spec("mlp").head_for(get_spec("mlp").resolve_config({"num_classes": 1}))
             'binary_logits'
         """
-        return self.head(config) if callable(self.head) else self.head
+        member = {key: value for key, value in config.items() if key != ENSEMBLE_KEY}
+        head = self.head(member) if callable(self.head) else self.head
+        if head is not None and config.get(ENSEMBLE_KEY, 1) > 1:
+            return heads.ensemble_of(head)
+        return head
 
 
 def resolve_template(template: Template, config: Mapping[str, Any]) -> Any:
@@ -248,6 +267,7 @@ def register_model(
     params: tuple[int, int] | None = None,
     flops: int | None = None,
     backends: Sequence[str] = TESTED_BACKENDS,
+    no_ensemble: str | None = None,
     overwrite: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a model builder in the catalog (a decorator; stack it to register variants).
@@ -281,6 +301,9 @@ def register_model(
         flops: stored FLOPs per example for the default config (None where it depends on
             the input, e.g. the sequence length).
         backends: the Keras backends it runs on (TFP-based entries: TensorFlow only).
+        no_ensemble: why the entry cannot be an ensemble (`ensemble_size=N`), e.g. it has fixed
+            weights or trains by its own method; None (the default): `zoo.build(name,
+            ensemble_size=N)` trains N members of it together (`zoo.ensembles`).
         overwrite: replace an existing entry of the same name instead of raising.
 
     Example:
@@ -317,7 +340,7 @@ def register_model(
             head=head, tags=tuple(tags),
             reference=reference, reference_result=reference_result, compile=compile,
             validate=validate, input_rank=input_rank, deterministic=deterministic,
-            params=params, flops=flops, backends=tuple(backends),
+            params=params, flops=flops, backends=tuple(backends), no_ensemble=no_ensemble,
         )
         default_head = spec.head_for(spec.resolve_config())  # a broken default config fails here, not at build
         if default_head is not None:
@@ -375,12 +398,19 @@ def card_for(spec: ModelSpec, config: Mapping[str, Any], counts: tuple[int, int]
         name=spec.name, family=spec.family, task=spec.task, summary=spec.summary,
         config=dict(config), input_shape=tuple(resolve_template(spec.input.shape, config)),
         input_dtype=spec.input.dtype, input_range=(low, high),
-        output_shape=resolve_template(spec.output_shape, config), head=head,
+        output_shape=_output_shape(spec, config), head=head,
         output=spec.output or (heads.get(head).description if head else ""), tags=spec.tags,
         reference=spec.reference, reference_result=spec.reference_result,
         trainable_params=counts[0] if counts else None,
         non_trainable_params=counts[1] if counts else None, flops=flops, backends=spec.backends,
     )
+
+
+def _output_shape(spec: ModelSpec, config: Mapping[str, Any]) -> tuple:
+    """The batched output shape; an ensemble's has its members on axis 1: (batch, N, units)."""
+    shape = tuple(resolve_template(spec.output_shape, config))
+    size = config.get(ENSEMBLE_KEY, 1)
+    return (shape[0], size, *shape[1:]) if size > 1 else shape
 
 
 def _keras_backend() -> str:
@@ -389,26 +419,31 @@ def _keras_backend() -> str:
     return keras.backend.backend()
 
 
-def describe(name: str) -> ModelCard:
-    """The card of a registered model with its default config.
+def describe(name: str, **overrides: Any) -> ModelCard:
+    """The card of a registered model with its default config, or with `overrides`.
 
-    Built-in entries carry stored parameter counts, so this does not import TensorFlow;
-    for an entry registered without `params`, the model is built once to count them.
+    Built-in entries carry stored parameter counts for their default config, so this does not
+    import TensorFlow; otherwise the model is built once to count them. An ensemble's
+    (`ensemble_size=N`) counts and FLOPs are N times its member's.
 
     Example:
         >>> card = zoo.describe("lenet")
         >>> card.config["num_classes"], card.trainable_params
         (10, 61706)
+        >>> zoo.describe("lenet", ensemble_size=5).trainable_params
+        308530
     """
     spec = get_spec(name)
-    config = spec.resolve_config()
-    counts, flops = spec.params, spec.flops
+    config = spec.resolve_config(overrides)
+    size = config.get(ENSEMBLE_KEY, 1)
+    member = {key: value for key, value in config.items() if key != ENSEMBLE_KEY}
+    counts, flops = (spec.params, spec.flops) if member == spec.resolve_config() else (None, None)
     if counts is None:
         from zoo import complexity  # imports Keras: only for entries without stored counts
 
-        model = spec.builder(**config)
-        counts = complexity.count_params(model)
-    return card_for(spec, config, counts, flops)
+        counts = complexity.count_params(spec.builder(**member))
+    counts = (counts[0] * size, counts[1] * size)
+    return card_for(spec, config, counts, flops * size if flops is not None else None)
 
 
 def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None = None, **overrides: Any):
@@ -439,6 +474,30 @@ def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None 
     if backend not in spec.backends:
         raise RuntimeError(f"{name!r} runs on the {' or '.join(spec.backends)} backend, and Keras is "
                            f"using {backend!r}. Set KERAS_BACKEND={spec.backends[0]} before importing Keras.")
+    size = config.get(ENSEMBLE_KEY, 1)
+    member_config = {key: value for key, value in config.items() if key != ENSEMBLE_KEY}
+    members = [_build_member(spec, member_config, compile and size == 1) for _ in range(size)]
+    if size == 1:
+        model = members[0]
+    else:
+        model = ensembles.ensemble(members, spec.name)
+        head = spec.head_for(config)
+        if head is not None:
+            heads.declare(model, head)
+        if compile and spec.compile is not None:  # as a member compiles: its loss, per member
+            # A separate member to compile: a compiled member inside the ensemble would carry an
+            # optimizer of its own into the ensemble's saved file.
+            ensembles.compile_like(model, _build_member(spec, member_config, compile=True))
+    if weights is not None:
+        from zoo.saving import load_weights_into
+
+        load_weights_into(model, name, config, weights)
+    return model
+
+
+def _build_member(spec: ModelSpec, config: Mapping[str, Any], compile: bool):
+    """One model of `spec` with `config` (no ensemble key): built, named, its head declared and,
+    with `compile`, compiled."""
     model = spec.builder(**config)
     if model.name != spec.name:
         # Entries that share a builder still get their own name (saved weights load by it).
@@ -448,8 +507,4 @@ def build(name: str, *, compile: bool = True, weights: str | os.PathLike | None 
         heads.declare(model, head)
     if compile and spec.compile is not None:
         spec.compile(model, config)
-    if weights is not None:
-        from zoo.saving import load_weights_into
-
-        load_weights_into(model, name, config, weights)
     return model

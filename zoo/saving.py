@@ -170,8 +170,10 @@ def _declare_recorded_head(model, directory: Path) -> None:
         head = json.loads((directory / MODEL_RECORD).read_text()).get("head")
     except (OSError, ValueError, AttributeError):
         return  # a .keras file outside a run, or a run from before heads were recorded
-    if head in heads.names():
+    try:
         heads.declare(model, head)
+    except ValueError:  # a head registered by code that is not loaded now: infer it instead
+        pass
 
 
 def _jsonable(value):

@@ -55,6 +55,23 @@ def _needs_independent_calls(model) -> bool:
     return bool(variational_layers(model))
 
 
+def stochastic(model) -> bool:
+    """Whether `model`'s predictions are samples: it has variational layers or layers that
+    keep dropout on at inference (MC dropout), also inside nested models (ensemble members)."""
+    from zoo.layers import MCDropout, MCLSTM
+    from zoo.layers.variational import variational_layers
+
+    if variational_layers(model):
+        return True
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, (MCDropout, MCLSTM)):
+            return True
+        stack.extend(getattr(layer, "layers", []))
+    return False
+
+
 def sample_outputs(model, x, samples: int = 32, *, batch_size: int = 1024, training: bool = False):
     """Raw model outputs of `samples` stochastic passes: an array (samples, n, outputs).
 
@@ -109,6 +126,11 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
     for regressors trained with `GaussianNLL`, "mean_std" for `gp_regressor` (exact: one
     pass, `samples` unused). `mc_dropout=True` keeps dropout on (MC dropout).
 
+    An ensemble (`zoo.build(name, ensemble_size=N)`, head "ensemble:<member head>") treats its
+    members as exact samples: one pass when they are deterministic (`samples` unused), and
+    `samples` passes of all N members, summarised together, when they are stochastic (Bayesian
+    or MC-dropout members).
+
     Example:
         >>> u = predict_with_uncertainty(model, x_test, samples=32)  # doctest: +SKIP
         >>> u.probabilities.argmax(-1), u.mutual_information  # doctest: +SKIP
@@ -117,7 +139,9 @@ def predict_with_uncertainty(model, x, samples: int = 32, *, head: str | None = 
     if not (kind.sample_outputs or kind.exact):
         handled = [name for name in heads.names() if heads.get(name).sample_outputs or heads.get(name).exact]
         raise ValueError(f"`head` must be one of {', '.join(handled)}. Received: head={kind.name!r}")
-    if kind.exact:  # e.g. a Gaussian process: its predictive distribution needs no sampling
+    if kind.exact and not (mc_dropout or stochastic(model)):
+        # A Gaussian process, or an ensemble of deterministic members: one pass gives the
+        # predictive distribution (an ensemble's members are its exact samples).
         samples = 1
         outputs = np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0))[None]
     else:

@@ -11,6 +11,7 @@ with this module. Import `zoo.layers.variational` before loading a Bayesian mode
 """
 
 from zoo.layers.attention import AttentionPooling1D
+from zoo.layers.ensemble import EnsembleAccuracy, EnsembleLoss, EnsembleMeanAbsoluteError, StackMembers
 from zoo.layers.mc_dropout import MCDropout, MCLSTM
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
@@ -25,11 +26,15 @@ __getattr__ = lazy_attributes(__name__, {name: "variational" for name in _VARIAT
 __all__ = [*_VARIATIONAL,
     "AttentionPooling1D",
     "ConnectionTableConv2D",
+    "EnsembleAccuracy",
+    "EnsembleLoss",
+    "EnsembleMeanAbsoluteError",
     "HeavisideStep",
     "LENET5_C3_TABLE",
     "MCDropout",
     "MCLSTM",
     "PerceptronLoss",
+    "StackMembers",
     "Subsampling2D",
     "lecun_tanh",
 ]

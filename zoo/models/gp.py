@@ -36,6 +36,8 @@ def _compile_gp(model, config) -> None:
     output="[mean, std] of the predictive Normal of a target (std includes observation noise)",
     head="mean_std",
     tags=("gaussian process", "uncertainty", "tfp", "kernel"),
+    no_ensemble=("an exact GP's posterior is determined by its data and kernel hyperparameters, which it fits by "
+                 "its own method; its predictive std is already its uncertainty."),
     reference=RASMUSSEN_2006,
     compile=_compile_gp,
     input_rank=1,

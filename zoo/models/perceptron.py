@@ -32,6 +32,7 @@ def _threshold_unit(name: str, inputs, dense, straight_through: bool):
     output="0/1 step: 1 when w·x >= threshold",
     head="classes",
     tags=("classic", "threshold-unit", "untrainable"),
+    no_ensemble="its weights are fixed by its config, so every member would be the same neuron.",
     reference=Reference(
         "W. S. McCulloch and W. Pitts. A logical calculus of the ideas immanent in nervous "
         "activity. Bulletin of Mathematical Biophysics 5, 115-133 (1943).",
@@ -60,6 +61,8 @@ def mp_neuron(weights=(0.5, 0.5), threshold=0.8):
     output="0/1 step: 1 when w·x + b >= 0",
     head="classes",
     tags=("classic", "threshold-unit", "linear"),
+    no_ensemble=("its weights start at zero, as in Rosenblatt's procedure, and the perceptron rule is "
+                 "deterministic, so every member would learn the same weights."),
     reference=Reference(
         "F. Rosenblatt. The perceptron: a probabilistic model for information storage and "
         "organization in the brain. Psychological Review 65(6), 386-408 (1958).",

@@ -7,6 +7,8 @@ may add fields. `parse_config` turns command-line flags into an instance:
     --strategy --seed                     the common fields, as flags
     --set key=value                       any field, and any config key of the catalog model
                                           (e.g. --set dropout=0.1 --set filters=8,16)
+    --set ensemble_size=N                 a deep ensemble of N members (`zoo.ensembles`); its
+                                          export and run dir are named <name>_ensembleN
 
 Some datasets need other defaults than the recipe's main one (the bundled `digits` has 1,437
 training images where MNIST has 60,000, so it needs more epochs); `dataset_defaults` holds
@@ -26,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from zoo import console
+from zoo import console, ensembles
 from zoo.layout import is_model_name
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -152,6 +154,12 @@ def parse_config(config_class: type[RecipeConfig], argv: Sequence[str] | None = 
             model_config[key] = _parse_value(text, None)
     defaults = config_class.dataset_defaults.get(given.get("dataset", _default(config_class, "dataset")), {})
     values = {**defaults, **given}
+    size = model_config.get(ensembles.KEY, 1)
+    if isinstance(size, int) and size > 1 and "export_name" not in given:
+        # An ensemble's run and export go beside the single model's, not over them.
+        base = values.get("export_name", _default(config_class, "export_name")) or values.get(
+            "model", _default(config_class, "model"))
+        values["export_name"] = f"{base}_ensemble{size}"
     try:
         config = config_class(**values)
     except ValueError as error:
@@ -253,10 +261,11 @@ def get_spec(name: str):
 
 
 def _check_model_keys(parser, config, model_config, fields) -> None:
-    import zoo
-
-    accepted = set(zoo.describe(config.model).config)
+    spec = get_spec(config.model)
+    accepted = set(spec.accepted_keys)
     unknown = sorted(set(model_config) - accepted)
+    if ensembles.KEY in unknown and spec.no_ensemble:
+        parser.error(f"--set {ensembles.KEY}: {config.model!r} cannot be an ensemble: {spec.no_ensemble}")
     if unknown:
         parser.error(
             f"--set {unknown[0]}: not a field of this recipe nor a config key of model "

@@ -335,9 +335,12 @@ class _Run:
             summary += f" | {multi_worker.describe(self.role)}: the chief writes the files"
         print(summary, flush=True)
         if export_path is not None:
-            outputs = ", ".join(_signature_outputs(export_path))
-            print(f"Exported SavedModel version {export_path.name} to {export_path}/ (serving_default: "
-                  f"{self.data.input_name} -> {outputs}). TensorFlow Serving serves {export_path.parent}/ "
+            card = zoo_export.read_card(export_path)
+            signatures = {"serving_default": card.get("outputs", []), **card.get("extra_signatures", {})}
+            shown = "; ".join(f"{name}: {self.data.input_name} -> {', '.join(sorted(outputs))}"
+                              for name, outputs in signatures.items())
+            print(f"Exported SavedModel version {export_path.name} to {export_path}/ ({shown}). "
+                  f"TensorFlow Serving serves {export_path.parent}/ "
                   f"as is; in Python: tf.saved_model.load({str(export_path)!r})", flush=True)
         return summary
 
@@ -491,10 +494,6 @@ def _recipe_name(config: RecipeConfig) -> str:
     module = sys.modules.get(type(config).__module__)
     path = getattr(module, "__file__", None)
     return Path(path).stem if path else type(config).__module__
-
-
-def _signature_outputs(export_path: Path) -> list[str]:
-    return sorted(zoo_export.read_card(export_path).get("outputs", []))
 
 
 def _as_serving_input(examples: np.ndarray, input_spec, model) -> np.ndarray:
