@@ -139,6 +139,7 @@ def main() -> None:
         for name, (train, predict) in timers.items():
             times[name, "train"].append(train())
             times[name, "predict"].append(predict())
+    print({f"{name}/{step}": [round(t, 3) for t in values] for (name, step), values in times.items()})
     for step, what in (("train", "one epoch"), ("predict", "predict, batch 1024")):
         print(f"{step} ({what}):")
         medians = {name: statistics.median(times[name, step]) for name in timers}

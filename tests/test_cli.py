@@ -47,7 +47,7 @@ def test_describe_json_prints_the_card_without_importing_tensorflow():
 def test_list_filters_and_describe_prints_a_readable_card():
     assert _run_cli("list", "lenet*")["stdout"].splitlines()[1].startswith("lenet ")
     assert [e["name"] for e in json.loads(_run_cli("list", "--tag", "recurrent", "--json")["stdout"])] \
-        == ["lstm_sequence", "lstm_text"]
+        == ["bayesian_lstm", "bayesian_lstm_text", "lstm_sequence", "lstm_text"]
     text = _run_cli("describe", "lenet5")["stdout"]
     assert "60,850 trainable" in text and "doi.org/10.1109/5.726791" in text
     assert "\n  head          logits\n" in text

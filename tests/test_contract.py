@@ -105,6 +105,7 @@ HEAD_VARIANTS = {
     # The Normal head trains with TFP's Normal: TensorFlow only (its builder says so on JAX).
     + ([{"distribution": "normal", "num_outputs": 2}] if keras.backend.backend() == "tensorflow" else []),
     "bayesian_mlp": [{"task": "regression", "num_outputs": 2}],
+    "bayesian_lstm": [{"task": "classification", "num_outputs": 3}, {"task": "classification", "num_outputs": 1}],
 }
 
 

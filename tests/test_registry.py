@@ -17,7 +17,7 @@ def test_list_models_is_sorted_and_filters_by_pattern_and_tag():
     names = zoo.list_models()
     assert names == sorted(names) and set(BUILT_IN) <= set(names)
     assert zoo.list_models("lenet*") == ["lenet", "lenet5"]
-    assert zoo.list_models(tag="recurrent") == ["lstm_sequence", "lstm_text"]
+    assert zoo.list_models(tag="recurrent") == ["bayesian_lstm", "bayesian_lstm_text", "lstm_sequence", "lstm_text"]
     assert zoo.list_models("lstm_*", tag="text") == ["lstm_text"]
     assert zoo.list_models("resnet*") == []
 
@@ -45,7 +45,7 @@ def test_describe_returns_the_default_config_and_stored_sizes():
 def test_unknown_model_lists_the_closest_names():
     with pytest.raises(zoo.UnknownModelError, match=r"'lenett'.*Did you mean 'lenet', 'lenet5'"):
         zoo.build("lenett")
-    with pytest.raises(LookupError, match="Did you mean 'lstm_text', 'lstm_sequence'"):
+    with pytest.raises(LookupError, match="Did you mean 'lstm_text', 'bayesian_lstm', 'bayesian_lstm_text', 'lstm_sequence'"):
         zoo.describe("lstm")
 
 
@@ -136,7 +136,7 @@ def test_builder_parameters_need_defaults_and_tasks_are_checked():
 
 def test_tfp_based_entries_say_they_need_tensorflow():
     tfp_based = [n for n in zoo.list_models() if zoo.describe(n).backends == ("tensorflow",)]
-    assert tfp_based == ["bayesian_lenet", "bayesian_mlp", "gp_regressor"]
+    assert tfp_based == ["bayesian_lenet", "bayesian_lstm", "bayesian_lstm_text", "bayesian_mlp", "gp_regressor"]
     assert zoo.describe("lenet").backends == ("tensorflow", "jax")  # what the contract runs them under
 
 

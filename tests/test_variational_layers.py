@@ -144,7 +144,7 @@ def test_kl_warm_up_raises_the_weight_linearly_to_its_value():
 DISTRIBUTED = """
 import json, numpy as np, keras, tensorflow as tf
 from zoo.training import split_cpu, select_strategy
-from zoo.layers.variational import DenseFlipout, DenseReparameterization
+from zoo.layers.variational import DenseFlipout, DenseReparameterization, LSTMFlipout
 split_cpu(2)
 result = {}
 
@@ -157,6 +157,12 @@ x = tf.ones((2, 3))
 per_replica = strategy.run(lambda: layer(x))
 values = [v.numpy() for v in strategy.experimental_local_results(per_replica)]
 result["replica_outputs_differ"] = bool(not np.allclose(values[0], values[1]))
+with strategy.scope():  # and the Bayesian LSTM's kernels
+    lstm = LSTMFlipout(4, posterior_std_init=0.5, seed=0)
+    lstm.build((None, 5, 3))
+sequences = tf.ones((2, 5, 3))
+values = [v.numpy() for v in strategy.experimental_local_results(strategy.run(lambda: lstm(sequences)))]
+result["lstm_replica_outputs_differ"] = bool(not np.allclose(values[0], values[1]))
 
 # 2. KL once per global step: with a data loss of exactly 0, one SGD step (lr 1) moves the
 # posterior std's parameters by the KL gradient alone; it must not depend on the replicas.
@@ -187,7 +193,7 @@ def test_under_mirrored_strategy_replicas_draw_different_noise_and_the_kl_counts
                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("RESULT ")[-1])
-    assert result["replica_outputs_differ"]
+    assert result["replica_outputs_differ"] and result["lstm_replica_outputs_differ"]
     assert result["mirrored_replicas"] == 2
     step, single = np.array(result["mirrored_step"]), np.array(result["single_step"])
     assert np.abs(single).max() > 1e-4  # the KL gradient moved the std

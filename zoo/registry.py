@@ -379,7 +379,7 @@ def list_models(pattern: str | None = None, *, tag: str | None = None) -> list[s
         >>> zoo.list_models("lenet*")
         ['lenet', 'lenet5']
         >>> zoo.list_models(tag="recurrent")
-        ['lstm_sequence', 'lstm_text']
+        ['bayesian_lstm', 'bayesian_lstm_text', 'lstm_sequence', 'lstm_text']
     """
     names = sorted(_REGISTRY)
     if pattern is not None:

@@ -5,7 +5,7 @@ package prefix, so `.keras` files and `from_config` find them. `import zoo.layer
 `zoo.build`) before `keras.saving.load_model` on a zoo model.
 
 The variational layers (`DenseFlipout`, `DenseReparameterization`, `Conv2DFlipout`,
-`Conv2DReparameterization`, `KLWarmUp`) live in `zoo.layers.variational`: they need
+`Conv2DReparameterization`, `LSTMFlipout`, `KLWarmUp`) live in `zoo.layers.variational`: they need
 TensorFlow Probability, so they are imported on first use (`zoo.layers.DenseFlipout`), not
 with this module. Import `zoo.layers.variational` before loading a Bayesian model's file.
 """
@@ -19,7 +19,7 @@ from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 from zoo._lazy import lazy_attributes
 
 _VARIATIONAL = ("Conv2DFlipout", "Conv2DReparameterization", "DenseFlipout",
-                "DenseReparameterization", "KLWarmUp")
+                "DenseReparameterization", "KLWarmUp", "LSTMFlipout")
 __getattr__ = lazy_attributes(__name__, {name: "variational" for name in _VARIATIONAL})
 
 

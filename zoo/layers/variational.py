@@ -16,6 +16,8 @@ Keras divides added losses by the number of replicas, so the KL counts once per 
 - `*Reparameterization`: one weight sample per call, w = loc + std * eps (Kingma & Welling).
 - `*Flipout`: one perturbation per call, decorrelated per example by ±1 signs on inputs and
   outputs (Wen et al. 2018), which gives lower-variance gradients for the same cost.
+- `LSTMFlipout`: Flipout on an LSTM's input and recurrent kernels, the signs drawn once per
+  sequence, so each sequence runs with one weight sample at every time step.
 
 Noise comes from stateless random ops keyed by a Keras `SeedGenerator` and the replica id, so
 replicas under MirroredStrategy draw different noise (Keras' own seeded ops draw the same
@@ -46,7 +48,7 @@ def softplus_inverse(value: float) -> float:
 
 
 class _Variational(keras.layers.Layer):
-    """Posterior/prior bookkeeping, KL and noise shared by the four layers."""
+    """Posterior/prior bookkeeping, KL and noise shared by the variational layers."""
 
     def __init__(self, *, activation=None, prior_std: float = 1.0, posterior_std_init: float = 1e-3,
                  bayesian_bias: bool = False, num_train_examples: int | None = None,
@@ -272,6 +274,91 @@ class Conv2DFlipout(_Conv2D):
                                          dtype=inputs.dtype, seed=self._seed(3))
         perturbation = self._conv(inputs * sign_in, std * eps) * sign_out
         return self._finish(outputs + perturbation)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LSTMFlipout(_Variational):
+    """An LSTM whose input and recurrent kernels have mean-field Normal posteriors, sampled with
+    Flipout: one perturbation of each kernel per call, decorrelated per sequence by ±1 signs
+    that stay the same at every time step (as Edward2's `LSTMCellFlipout`), so each sequence
+    is run by one weight sample. The bias is a point estimate with the forget gate's at 1.
+
+    Masked steps (a `Masking` layer, or an `Embedding` with `mask_zero=True`) leave the state
+    unchanged, so padding never changes a prediction. Same arguments as `DenseFlipout` (no
+    `bayesian_bias`), plus `units` and `return_sequences` as `keras.layers.LSTM`.
+
+    Example:
+        >>> LSTMFlipout(8, num_train_examples=100)(np.ones((2, 5, 3), "float32")).shape  # doctest: +SKIP
+        TensorShape([2, 8])
+    """
+
+    def __init__(self, units: int, return_sequences: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
+        if self.bayesian_bias:
+            raise ValueError("LSTMFlipout keeps a point-estimate bias: pass bayesian_bias=False.")
+        self.units = units
+        self.return_sequences = bool(return_sequences)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        features, gates = input_shape[-1], 4 * self.units
+        self._add_posterior("kernel", (features, gates), keras.initializers.GlorotUniform())
+        self._add_posterior("recurrent_kernel", (self.units, gates), keras.initializers.Orthogonal())
+        forget = [0.0] * self.units + [1.0] * self.units + [0.0] * (2 * self.units)  # i, f, c, o
+        self.bias = self.add_weight(name="bias", shape=(gates,), initializer=keras.initializers.Constant(forget))
+        self.kl_weight = self.add_weight(name="kl_weight", shape=(), trainable=False,
+                                         initializer=keras.initializers.Constant(self.initial_kl_weight))
+
+    def kl_divergence(self):
+        return tf.add_n([tf.reduce_sum(tfd.kl_divergence(self.posterior(n), self.prior(getattr(self, f"{n}_loc"))))
+                         for n in ("kernel", "recurrent_kernel")])
+
+    def _perturbation(self, name: str, batch, salt: int):
+        """The kernel's loc, and a function adding its Flipout perturbation to inputs @ loc."""
+        loc, std = getattr(self, f"{name}_loc"), tf.nn.softplus(getattr(self, f"{name}_rho"))
+        delta = std * tf.random.stateless_normal(tf.shape(loc), seed=self._seed(salt), dtype=loc.dtype)
+        sign_in = tfp.random.rademacher(tf.stack([batch, tf.shape(loc)[0]]), dtype=loc.dtype, seed=self._seed(salt + 1))
+        sign_out = tfp.random.rademacher(tf.stack([batch, tf.shape(loc)[1]]), dtype=loc.dtype,
+                                         seed=self._seed(salt + 2))
+        return loc, delta, sign_in, sign_out
+
+    def call(self, inputs, mask=None):
+        inputs = tf.cast(inputs, self.kernel_loc.dtype)
+        batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
+        k_loc, k_delta, k_in, k_out = self._perturbation("kernel", batch, 0)
+        r_loc, r_delta, r_in, r_out = self._perturbation("recurrent_kernel", batch, 3)
+        # The input half of every step at once; the signs are per sequence, fixed over time.
+        projected = (tf.einsum("btf,fg->btg", inputs, k_loc) + self.bias
+                     + tf.einsum("btf,fg->btg", inputs * k_in[:, None], k_delta) * k_out[:, None])
+        keep = tf.ones(tf.stack([batch, steps]), tf.bool) if mask is None else tf.cast(mask, tf.bool)
+        zeros = tf.zeros(tf.stack([batch, self.units]), projected.dtype)
+
+        def step(carry, elements):
+            h, c, _ = carry
+            z_x, kept = elements
+            z = z_x + tf.matmul(h, r_loc) + tf.matmul(h * r_in, r_delta) * r_out
+            i, f, g, o = tf.split(z, 4, axis=-1)
+            c_new = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h_new = tf.sigmoid(o) * tf.tanh(c_new)
+            kept = kept[:, None]
+            h, c = tf.where(kept, h_new, h), tf.where(kept, c_new, c)
+            return h, c, h
+
+        _, _, outputs = tf.scan(step, (tf.transpose(projected, [1, 0, 2]), tf.transpose(keep)),
+                                initializer=(zeros, zeros, zeros))
+        self.add_loss(tf.cast(self.kl_weight, tf.float32) * tf.cast(self.kl_divergence(), tf.float32))
+        return tf.transpose(outputs, [1, 0, 2]) if self.return_sequences else outputs[-1]
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.return_sequences else None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.units) if self.return_sequences else (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}
 
 
 class KLWarmUp(keras.callbacks.Callback):

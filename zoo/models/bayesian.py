@@ -19,8 +19,9 @@ from zoo.validation import check_lenet_geometry, one_of
 
 keras = lazy_import("keras")
 variational = lazy_import("zoo.layers.variational")  # TensorFlow Probability: on first build
+zoo_layers = lazy_import("zoo.layers")
 
-__all__ = ["bayesian_lenet", "bayesian_mlp"]
+__all__ = ["bayesian_lenet", "bayesian_lstm", "bayesian_mlp"]
 
 WEN_2018 = Reference(
     "Y. Wen, P. Vicol, J. Ba, D. Tran and R. Grosse. Flipout: Efficient pseudo-independent "
@@ -127,3 +128,96 @@ def bayesian_lenet(input_shape=(28, 28, 1), num_classes=10, filters=(6, 16), ker
     outputs = variational.DenseFlipout(num_classes, seed=seed + 2 + len(dense_units),
                                        name="logits", **common)(x)
     return keras.Model(inputs, outputs)
+
+
+FORTUNATO_2017 = Reference(
+    "M. Fortunato, C. Blundell and O. Vinyals. Bayesian recurrent neural networks. arXiv 2017; "
+    "Flipout for LSTMs as in Edward2's LSTMCellFlipout (Wen et al. 2018).", "https://arxiv.org/abs/1704.02798")
+
+
+def _bayesian_lstm_head(config) -> str:
+    return classifier_head(config["num_outputs"]) if config["task"] == "classification" else "normal"
+
+
+def _bayesian_lstm_units(config) -> int:
+    return config["num_outputs"] if config["task"] == "classification" else 2 * config["num_outputs"]
+
+
+_BAYESIAN_LSTM = dict(
+    family="bayesian",
+    output_shape=lambda c: (None, _bayesian_lstm_units(c)),
+    output="logits (task='classification') or [means, raw scales] of a Normal (regression)",
+    head=_bayesian_lstm_head,
+    reference=FORTUNATO_2017,
+    compile=_compile_bayesian_mlp,
+    validate=_check_task,
+    deterministic=False,
+    flops=None,  # grows with the sequence length
+    backends=("tensorflow",),
+)
+
+
+def _bayesian_recurrent(inputs, x, task, num_outputs, lstm_units, attention_pooling, seed, **common):
+    """`LSTMFlipout` layers and a `DenseFlipout` output over the (masked) sequence `x`."""
+    for i, units in enumerate(lstm_units, start=1):
+        sequences = attention_pooling or i < len(lstm_units)
+        x = variational.LSTMFlipout(units, return_sequences=sequences, seed=seed + i, name=f"lstm_{i}", **common)(x)
+    if attention_pooling:
+        x = zoo_layers.AttentionPooling1D(name="attention_pooling")(x)
+    name = "logits" if task == "classification" else "normal_params"
+    outputs = variational.DenseFlipout(_bayesian_lstm_units({"task": task, "num_outputs": num_outputs}),
+                                       seed=seed, name=name, **common)(x)
+    return keras.Model(inputs, outputs)
+
+
+@register_model(
+    task="regression",
+    summary="Bayesian LSTM (Flipout kernels) over numeric sequences: a Normal per value, or logits (task=).",
+    input=InputSpec(value_range=(-1.0, 1.0)),
+    tags=("bayesian", "uncertainty", "tfp", "recurrent", "time-series"),
+    input_rank=2,
+    params=(8706, 2),
+    **_BAYESIAN_LSTM,
+)
+def bayesian_lstm(input_shape=(None, 1), task="regression", num_outputs=1, lstm_units=(32,),
+                  attention_pooling=False, mask_value=None, num_train_examples=1000, prior_std=1.0,
+                  posterior_std_init=1e-3, seed=0):
+    """Stacked `LSTMFlipout` layers and a `DenseFlipout` output over sequences of feature vectors
+    (time, features): each prediction runs every sequence with one sample of all weights, fixed
+    over its time steps. Steps whose features all equal `mask_value` are padding and skipped.
+    Regression outputs a Normal's mean and raw scale per value (`GaussianNLL` plus the KL),
+    classification logits.
+
+    Example:
+        >>> model = zoo.build("bayesian_lstm", input_shape=(24, 1), num_train_examples=500)  # doctest: +SKIP
+    """
+    inputs = keras.Input(input_shape, name="sequence")
+    x = inputs if mask_value is None else keras.layers.Masking(mask_value, name="masking")(inputs)
+    return _bayesian_recurrent(inputs, x, task, num_outputs, lstm_units, attention_pooling, seed,
+                               num_train_examples=num_train_examples, prior_std=prior_std,
+                               posterior_std_init=posterior_std_init)
+
+
+@register_model(
+    task="text classification",
+    summary="Bayesian LSTM over token ids: masked embedding, Flipout LSTM kernels, Flipout logits.",
+    input=InputSpec(dtype="int32", value_range=(0, "vocab_size"), integer=True),
+    tags=("bayesian", "uncertainty", "tfp", "recurrent", "text"),
+    input_rank=1,
+    params=(1307010, 2),
+    **_BAYESIAN_LSTM,
+)
+def bayesian_lstm_text(input_shape=(None,), task="classification", num_outputs=2, vocab_size=20000,
+                       embedding_dim=64, lstm_units=(32,), attention_pooling=True, num_train_examples=25000,
+                       prior_std=1.0, posterior_std_init=1e-3, seed=0):
+    """`bayesian_lstm` over token ids with 0 as padding (masked), embedded by a point-estimate
+    `Embedding`: the recurrent and output weights are Bayesian, the embedding is not.
+
+    Example:
+        >>> model = zoo.build("bayesian_lstm_text", vocab_size=5000, num_train_examples=2000)  # doctest: +SKIP
+    """
+    inputs = keras.Input(input_shape, dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+    return _bayesian_recurrent(inputs, x, task, num_outputs, lstm_units, attention_pooling, seed,
+                               num_train_examples=num_train_examples, prior_std=prior_std,
+                               posterior_std_init=posterior_std_init)
