@@ -28,7 +28,7 @@ import json, runpy, sys
 main = runpy.run_path(sys.argv[1], run_name="recipe")["main"]
 losses = {}
 for strategy in ("mirrored", "one_device"):
-    result = main(["--dataset", "digits", "--epochs", "3", "--strategy", strategy,
+    result = main(sys.argv[3:] + ["--dataset", "digits", "--epochs", "3", "--strategy", strategy,
                    "--set", "cpu_devices=2", "--set", "dropout=0", "--set", "train_split=train[:1280]",
                    "--set", "validation_split=none", "--set", "export=false",
                    "--data-dir", sys.argv[2], "--model-dir", sys.argv[2] + "/" + strategy])
@@ -38,8 +38,9 @@ print("LOSSES " + json.dumps(losses))
 """
 
 
-def test_mirrored_over_two_devices_gives_one_replicas_per_epoch_losses(tmp_path):
-    done = subprocess.run([sys.executable, "-c", COMPARE, LENET, str(tmp_path)], env=ENV,
+@pytest.mark.parametrize("extra", [[], ["--set", "ensemble_size=2"]], ids=["lenet", "ensemble of 2 lenets"])
+def test_mirrored_over_two_devices_gives_one_replicas_per_epoch_losses(tmp_path, extra):
+    done = subprocess.run([sys.executable, "-c", COMPARE, LENET, str(tmp_path), *extra], env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     losses = json.loads(done.stdout.split("LOSSES ")[-1])

@@ -111,6 +111,24 @@ def test_two_workers_train_as_one_replica_does_and_only_the_chief_writes(tmp_pat
     assert "worker 1 of 2: the chief writes the files" in output
 
 
+@pytest.mark.slow
+def test_an_ensemble_trains_on_two_workers_as_on_one_replica(tmp_path):
+    common = [*SAME_AS_ONE_REPLICA, "--data-dir", str(tmp_path / "data"), "--set", "ensemble_size=2"]
+    launched = Launched(["--workers", "2", LENET, *common, "--model-dir", str(tmp_path / "run"),
+                         "--export-dir", str(tmp_path / "exports")], ENV, tmp_path)
+    try:
+        assert launched.wait(timeout=900) == 0, launched.output[-5000:]
+    finally:
+        launched.stop()
+    assert "on MultiWorkerMirroredStrategy (2 replicas)" in launched.output
+    one = subprocess.run([sys.executable, LENET, *common, "--strategy", "one_device", "--set", "export=false",
+                          "--model-dir", str(tmp_path / "one")], env=ENV, capture_output=True, text=True,
+                         timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert _history(tmp_path / "run") == pytest.approx(_history(tmp_path / "one"), rel=1e-4)
+    assert [p.name for p in (tmp_path / "exports" / "lenet_ensemble2").iterdir()] == ["1"]
+
+
 def _history(model_dir: Path) -> list[float]:
     rows = (model_dir / "history.csv").read_text().splitlines()
     column = rows[0].split(",").index("loss")
