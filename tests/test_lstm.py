@@ -127,21 +127,26 @@ def test_mc_dropout_lstms_predict_samples_and_plain_ones_do_not(name, config, tm
         zoo.build(name, mc_dropout=True, **{**config, "dropout": 0.0})
 
 
+def _last_three_task(seed: int = 0):
+    """A sequence regression with a known noise level: the mean of the last 3 of 12 values in
+    [-1, 1] plus N(0, 0.1^2). Returns 2,000 training and 500 test (x, y) pairs, and 500
+    sequences of values in [3, 4], never seen in training."""
+    rng = np.random.default_rng(seed)
+
+    def sequences(n, low=-1.0, high=1.0):
+        x = rng.uniform(low, high, size=(n, 12, 1)).astype("float32")
+        return x, (x[:, -3:, 0].mean(axis=1) + 0.1 * rng.normal(size=n))[:, None].astype("float32")
+
+    return sequences(2000), sequences(500), sequences(500, 3.0, 4.0)[0]
+
+
 def test_a_normal_headed_mc_dropout_lstm_knows_when_a_sequence_is_unlike_its_training_data(tmp_path):
     import tensorflow as tf
 
     from zoo import uncertainty
     from zoo.export import export_model, read_card
 
-    rng = np.random.default_rng(0)
-
-    def sequences(n, low=-1.0, high=1.0):
-        x = rng.uniform(low, high, size=(n, 12, 1)).astype("float32")
-        return x, (x[:, -3:, 0].mean(axis=1) + 0.1 * rng.normal(size=n))[:, None].astype("float32")
-
-    x, y = sequences(2000)
-    test_x, test_y = sequences(500)
-    unlike, _ = sequences(500, 3.0, 4.0)  # values never seen in training
+    (x, y), (test_x, test_y), unlike = _last_three_task()
     keras.utils.set_random_seed(0)
     model = zoo.build("lstm_sequence", lstm_units=[16], dropout=0.1, mc_dropout=True, distribution="normal")
     assert heads.head_of(model) == "normal" and model.output_shape == (None, 2)
@@ -169,15 +174,7 @@ def test_a_normal_headed_mc_dropout_lstm_knows_when_a_sequence_is_unlike_its_tra
 def test_lstm_intervals_cover_90_to_98_percent_and_their_std_flags_unseen_values(name, config):
     from zoo import uncertainty
 
-    rng = np.random.default_rng(0)
-
-    def sequences(n, low=-1.0, high=1.0):
-        x = rng.uniform(low, high, size=(n, 12, 1)).astype("float32")
-        return x, (x[:, -3:, 0].mean(axis=1) + 0.1 * rng.normal(size=n))[:, None].astype("float32")
-
-    x, y = sequences(2000)
-    test_x, test_y = sequences(500)
-    unlike, _ = sequences(500, 3.0, 4.0)  # values never seen in training
+    (x, y), (test_x, test_y), unlike = _last_three_task()
     keras.utils.set_random_seed(0)
     model = zoo.build(name, **config)
     if name == "bayesian_lstm":
