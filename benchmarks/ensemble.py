@@ -9,6 +9,7 @@ Side by side in one run, in alternating order, median of `--repeats`, at the rec
            repeated), first batch to last, after a warm-up epoch: (a) the ensemble, (b) N separate models, each
            fitted for one epoch, one after another (the sum), (c) one model;
   predict  seconds for `model.predict` over the same images at batch 1024, likewise.
+Both run with tf.data's autotuning off (for every variant alike): see `runners` for why.
 The ratio the issue targets is (a) / (b): at most 1.2, and below 1 is the point (one pass over
 the data and one call per step for all members).
 
@@ -43,10 +44,18 @@ def runners(model_name: str, images, labels, members: int):
     from zoo import data
 
     config = recipe_config(model_name)
+    # tf.data's autotuning thread sleeps 10 ms, 20 ms, 40 ms, ... between its rounds, and
+    # deleting an iterator waits for its current sleep: every `fit` or `predict` call then ends
+    # at 0.63, 1.27, 2.55, 5.11 or 10.23 s after it began, whatever the model did. Measured
+    # here: with autotuning, an ensemble's 6,144-image `fit` returned at 10.23 s in 3 of 5
+    # calls whose batches had ended at 9.5-9.9 s; without it, never later than its last batch.
+    # It costs a recipe once per run, but it would quantise these per-call timings.
+    options = tf.data.Options()
+    options.autotune.enabled = False
     examples = tf.data.Dataset.from_tensor_slices((images, labels))
     batches = data.pipeline(examples, batch_size=config.batch_size, training=True, seed=0,
-                            preprocess=lambda x, y: (tf.cast(x, tf.float32), y))
-    x = images.astype("float32")
+                            preprocess=lambda x, y: (tf.cast(x, tf.float32), y)).with_options(options)
+    x = tf.data.Dataset.from_tensor_slices(images.astype("float32")).batch(1024).with_options(options)
 
     def make(size: int):
         model = zoo.build(model_name, ensemble_size=size)
@@ -64,8 +73,7 @@ def runners(model_name: str, images, labels, members: int):
     def timed(models):
         def train():
             # The epoch as `fit` runs it (first batch to last), not `fit`'s own start-up and
-            # tear-down: a recipe calls `fit` once for all its epochs. (An ensemble's `fit` was
-            # seen to return up to ~3 s after its last callback; RESULTS.md says more.)
+            # tear-down: a recipe calls `fit` once for all its epochs.
             seconds = 0.0
             for model in models:
                 clock = EpochTime()
@@ -76,7 +84,7 @@ def runners(model_name: str, images, labels, members: int):
         def predict():
             start = time.perf_counter()
             for model in models:
-                model.predict(x, batch_size=1024, verbose=0)
+                model.predict(x, verbose=0)
             return time.perf_counter() - start
 
         train(), predict()  # warm-up: tracing, allocation, the pipeline's cache
