@@ -204,7 +204,8 @@ def build_parser(config_class: type[RecipeConfig], *, description: str | None = 
                         help="tf.distribute strategy (default: auto: multi_worker with TF_CONFIG, "
                              "mirrored on several GPUs, one_device on one, default on CPU)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override any config field or model config key; repeatable")
+                        help="override any config field or model config key, or train a deep ensemble "
+                             "of the model (ensemble_size=5); repeatable")
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's own start-up and log lines (or set ZOO_LOG_LEVEL=debug)")
     return parser
