@@ -3,6 +3,7 @@ HTTP client, bounded waits, and a context manager that always stops the server."
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import json
@@ -51,7 +52,7 @@ def _wait(predicate, timeout: float, what: str):
         try:
             if predicate():
                 return
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not up yet, or not HTTP on this port (yet)
             pass
         time.sleep(0.1)
     raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
@@ -67,13 +68,56 @@ def unprivileged() -> list[str]:
     return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
 
 
+_STARTED: list[subprocess.Popen] = []  # every server this test process started, reaped at exit
+
+
+@atexit.register
+def _reap_servers() -> None:
+    """Kills any server a test left running (a fixture whose teardown never ran), so no
+    `zoo serve` outlives the test run holding its ports."""
+    for process in _STARTED:
+        if process.poll() is None:
+            process.kill()
+
+
 @contextlib.contextmanager
 def running_server(base, *flags, env=None, prefix=(), wait_ready=True):
     """`zoo serve` on free ports in a subprocess: (client, process); always stopped after.
     `base` is the model base path, or None when `flags` say where the models are. Its output
     goes to a file (a pipe nobody reads could fill and stall the server): `process.output()`
-    reads what it has printed so far."""
+    reads what it has printed so far.
+
+    Ready means this process printed its "Serving models" line (after it bound its ports) and
+    answers /healthz: a port picked free can be taken by another process before the server
+    binds it, and then an answer on that port would come from someone else. A server that
+    lost that race is started again on new ports."""
+    for attempt in range(3):
+        started = _start_server(base, flags, env, prefix)
+        client, process = started
+        try:
+            if wait_ready:
+                _wait(lambda: process.poll() is not None
+                      or ("Serving models from" in process.output() and client.get("/healthz")[0] == 200),
+                      120, "the server to start")
+                if process.poll() is not None and "is in use" in process.output() and attempt < 2:
+                    continue  # lost the race for a port
+                assert process.poll() is None, process.output()
+            break
+        except BaseException:
+            stop(process)
+            process.log.close()
+            raise
+    try:
+        yield client, process
+    finally:
+        stop(process)
+        process.log.close()
+
+
+def _start_server(base, flags, env, prefix):
     port, grpc_port = _free_port(), _free_port()
+    while grpc_port == port:
+        grpc_port = _free_port()
     where = ["--model-base-path", str(base)] if base is not None else []
     log = tempfile.NamedTemporaryFile("w+", prefix="zoo-serve-", suffix=".log")
     process = subprocess.Popen(
@@ -82,18 +126,12 @@ def running_server(base, *flags, env=None, prefix=(), wait_ready=True):
         stdout=log, stderr=subprocess.STDOUT, text=True,
         env={key: value for key, value in {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}.items()
              if value is not None})  # env={"X": None} leaves X unset
+    _STARTED.append(process)
+    process.log = log
     process.output = lambda: open(log.name, errors="replace").read()
     client = Client(port)
     client.grpc_port = grpc_port
-    try:
-        if wait_ready:
-            _wait(lambda: process.poll() is not None or client.get("/healthz")[0] == 200, 120,
-                  "the server to start")
-            assert process.poll() is None, process.output()
-        yield client, process
-    finally:
-        stop(process)
-        log.close()
+    return client, process
 
 
 def stop(process, timeout: float = 30) -> None:
