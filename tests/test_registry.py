@@ -136,7 +136,8 @@ def test_builder_parameters_need_defaults_and_tasks_are_checked():
 
 def test_tfp_based_entries_say_they_need_tensorflow():
     tfp_based = [n for n in zoo.list_models() if zoo.describe(n).backends == ("tensorflow",)]
-    assert tfp_based == ["bayesian_lenet", "bayesian_lstm", "bayesian_lstm_text", "bayesian_mlp", "gp_regressor"]
+    assert tfp_based == ["bayesian_lenet", "bayesian_lstm", "bayesian_lstm_text", "bayesian_mlp", "gp_classifier",
+                         "gp_regressor", "svgp_regressor"]
     assert zoo.describe("lenet").backends == ("tensorflow", "jax")  # what the contract runs them under
 
 

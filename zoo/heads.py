@@ -10,6 +10,8 @@ new kind of output is a new `Head` here and nothing else.
     binary_logits   one score per example; sigmoid gives P(class 1)
     probabilities   class probabilities (or P(class 1) for one unit)
     classes         hard 0/1 decisions (threshold units)
+    gp_latent       [means, variances] of a GP classifier's latent values: probabilities integrate
+                    the likelihood over them (exact; Gauss-Hermite or fixed Monte Carlo draws)
     normal          [means, raw scales] of a Normal per target: std = softplus(raw) + min_std
                     (`GaussianNLL`, heteroscedastic regression)
     mean_std        [mean, std] of a Normal (Gaussian-process regression: exact, no sampling)
@@ -35,6 +37,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any
 
 from zoo._lazy import lazy_import
@@ -80,7 +84,8 @@ class Head:
 
     @property
     def predictive(self) -> bool:
-        """Its outputs carry a predictive distribution (a mean and a std), sampled or not."""
+        """Its outputs carry a predictive distribution (a mean and a std, or a GP classifier's
+        integrated probabilities), sampled or not."""
         return "std" in self.outputs
 
     def targets(self, units: int) -> int:
@@ -178,6 +183,67 @@ class _Classes(Classifier):
 
     def serve(self, raw, *, min_std: float = MIN_STD):
         return {"classes": tf.cast(tf.reshape(raw, [-1]) > 0.5, tf.int64)}
+
+
+QUADRATURE_POINTS = 20  # Gauss-Hermite nodes: E[sigmoid(f)] to ~1e-7 for the variances GPs reach
+PREDICTIVE_SAMPLES = 256  # fixed draws (times the classes, `_standard_normal_draws`) for E[softmax(f)]:
+# the same every call, so serving is deterministic
+
+
+def gauss_hermite(points: int = QUADRATURE_POINTS):
+    """Nodes t and weights w with E[g(f)] ≈ Σ w·g(μ + √(2σ²)·t) for f ~ N(μ, σ²) (the weights
+    include the 1/√π), as float32 arrays."""
+    import numpy as np
+
+    nodes, weights = np.polynomial.hermite.hermgauss(points)
+    return nodes.astype("float32"), (weights / np.sqrt(np.pi)).astype("float32")
+
+
+@functools.lru_cache(maxsize=64)
+def _standard_normal_draws(samples: int, units: int):
+    """Fixed standard Normal draws (samples·units, units) for E[softmax(f)]: antithetic pairs,
+    matched to mean 0 and variance 1 per unit, and every cyclic shift of each draw across the
+    units, so equal latent marginals give exactly equal class probabilities (a GP far from its
+    data returns to the uniform prior, not to the draws' noise)."""
+    import numpy as np
+
+    half = np.random.default_rng(20150101).standard_normal((samples // 2, units))
+    draws = np.concatenate([half, -half])
+    draws /= draws.std(axis=0)
+    shifted = np.concatenate([np.roll(draws, shift, axis=1) for shift in range(units)])
+    return shifted.astype("float32")
+
+
+class _GPLatent(Classifier):
+    """[means, variances] of q(f) for one latent function (Bernoulli: P(class 1) = E[sigmoid(f)],
+    by Gauss-Hermite quadrature) or one per class (categorical: E[softmax(f)], by Monte Carlo
+    with fixed draws). Served `logits` are the log predictive probabilities."""
+
+    @property
+    def predictive(self) -> bool:  # its probabilities already are the predictive distribution
+        return True
+
+    def log_probabilities(self, raw):
+        mean, variance = keras.ops.split(raw, 2, axis=-1)
+        if mean.shape[-1] == 1:
+            nodes, weights = gauss_hermite()
+            f = mean + keras.ops.sqrt(2 * variance) * nodes  # (batch, nodes)
+            log_weights = keras.ops.log(weights)
+            positive = keras.ops.logsumexp(log_weights + keras.ops.log_sigmoid(f), axis=-1, keepdims=True)
+            negative = keras.ops.logsumexp(log_weights + keras.ops.log_sigmoid(-f), axis=-1, keepdims=True)
+            return keras.ops.concatenate([negative, positive], -1)
+        draws = _standard_normal_draws(PREDICTIVE_SAMPLES, mean.shape[-1])
+        f = mean[..., None, :] + keras.ops.sqrt(variance)[..., None, :] * draws  # (..., samples, classes)
+        return keras.ops.logsumexp(keras.ops.log_softmax(f, axis=-1), axis=-2) - math.log(len(draws))
+
+    def probabilities(self, raw):
+        return keras.ops.exp(self.log_probabilities(raw))
+
+    def serve(self, raw, *, min_std: float = MIN_STD):
+        log_probabilities = self.log_probabilities(raw)
+        probabilities = tf.exp(log_probabilities)
+        return {"logits": log_probabilities, "probabilities": probabilities,
+                "classes": tf.argmax(probabilities, axis=-1), "entropy": entropy_of(probabilities)}
 
 
 class _Normal(Head):
@@ -315,6 +381,9 @@ _REGISTRY: dict[str, Head] = {head.name: head for head in (
     _Probabilities("probabilities", "class probabilities (P(class 1) for one unit)",
                    ("probabilities", "classes"), "classification"),
     _Classes("classes", "0/1 decisions of a threshold unit", ("classes",), "classification"),
+    _GPLatent("gp_latent", "[means, variances] of latent GP values (one, or one per class); probabilities "
+              "integrate the likelihood over them (exact)", ("logits", "probabilities", "classes", "entropy"),
+              "classification", sample_outputs=("probabilities", "classes", "entropy"), exact=True),
     _Normal("normal", "[means, raw scales] of a Normal per target: std = softplus(raw) + min_std",
             ("mean", "std"), "regression",
             sample_outputs=("mean", "std", "aleatoric_std", "epistemic_std"), **_NORMAL_OUTPUTS),
@@ -437,6 +506,10 @@ def infer_head(model) -> str:
 
     if type(model).__name__ == "GaussianProcessRegressor":
         return "mean_std"
+    if type(getattr(model, "loss", None)).__name__ == "MeanStdNLL":  # a sparse variational GP regressor
+        return "mean_std"
+    if type(getattr(model, "loss", None)).__name__ == "VariationalClassificationNLL":
+        return "gp_latent"
     loss = getattr(model, "loss", None)
     if type(loss).__name__ == "EnsembleLoss":  # zoo.ensembles: what its members train on
         return ensemble_of(infer_head(_Compiled(loss.member)))

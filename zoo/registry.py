@@ -105,6 +105,7 @@ class ModelSpec:
     flops: int | None
     backends: tuple[str, ...] = TESTED_BACKENDS
     no_ensemble: str | None = None  # why this entry cannot be ensembled; None: it can
+    initialize: Callable[[Any, Any], None] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def accepted_keys(self) -> tuple[str, ...]:
@@ -268,6 +269,7 @@ def register_model(
     flops: int | None = None,
     backends: Sequence[str] = TESTED_BACKENDS,
     no_ensemble: str | None = None,
+    initialize: Callable[[Any, Any], None] | None = None,
     overwrite: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a model builder in the catalog (a decorator; stack it to register variants).
@@ -304,6 +306,9 @@ def register_model(
         no_ensemble: why the entry cannot be an ensemble (`ensemble_size=N`), e.g. it has fixed
             weights or trains by its own method; None (the default): `zoo.build(name,
             ensemble_size=N)` trains N members of it together (`zoo.ensembles`).
+        initialize: a data-dependent initialisation, `initialize(model, training_inputs)` (an
+            array, or a dataset of (x, y) batches), that training runs once on a new model before
+            `fit`: a sparse GP's inducing inputs start on the data.
         overwrite: replace an existing entry of the same name instead of raising.
 
     Example:
@@ -341,6 +346,7 @@ def register_model(
             reference=reference, reference_result=reference_result, compile=compile,
             validate=validate, input_rank=input_rank, deterministic=deterministic,
             params=params, flops=flops, backends=tuple(backends), no_ensemble=no_ensemble,
+            initialize=initialize,
         )
         default_head = spec.head_for(spec.resolve_config())  # a broken default config fails here, not at build
         if default_head is not None:

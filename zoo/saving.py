@@ -82,6 +82,7 @@ def register_custom_objects() -> None:
     import zoo.layers  # noqa: F401
     import zoo.models.gaussian_process  # noqa: F401
     import zoo.layers.variational  # noqa: F401
+    import zoo.layers.sparse_gp  # noqa: F401
 
 
 class ExportedModel:

@@ -5,9 +5,11 @@ package prefix, so `.keras` files and `from_config` find them. `import zoo.layer
 `zoo.build`) before `keras.saving.load_model` on a zoo model.
 
 The variational layers (`DenseFlipout`, `DenseReparameterization`, `Conv2DFlipout`,
-`Conv2DReparameterization`, `LSTMFlipout`, `KLWarmUp`) live in `zoo.layers.variational`: they need
-TensorFlow Probability, so they are imported on first use (`zoo.layers.DenseFlipout`), not
-with this module. Import `zoo.layers.variational` before loading a Bayesian model's file.
+`Conv2DReparameterization`, `LSTMFlipout`, `KLWarmUp`) live in `zoo.layers.variational`, and the
+sparse variational GP's pieces (`SparseVariationalGP`, `GaussianLikelihood`, their losses and
+`initialize_inducing_points`) in `zoo.layers.sparse_gp`: they need TensorFlow Probability, so
+they are imported on first use (`zoo.layers.DenseFlipout`), not with this module.
+`zoo.load_model` imports them before loading a model's file.
 """
 
 from zoo.layers.attention import AttentionPooling1D
@@ -20,10 +22,13 @@ from zoo._lazy import lazy_attributes
 
 _VARIATIONAL = ("Conv2DFlipout", "Conv2DReparameterization", "DenseFlipout",
                 "DenseReparameterization", "KLWarmUp", "LSTMFlipout")
-__getattr__ = lazy_attributes(__name__, {name: "variational" for name in _VARIATIONAL})
+_SPARSE_GP = ("GaussianLikelihood", "MeanRootMeanSquaredError", "MeanStdNLL", "PredictiveAccuracy",
+              "SparseVariationalGP", "VariationalClassificationNLL", "initialize_inducing_points")
+__getattr__ = lazy_attributes(__name__, {**{name: "variational" for name in _VARIATIONAL},
+                                         **{name: "sparse_gp" for name in _SPARSE_GP}})
 
 
-__all__ = [*_VARIATIONAL,
+__all__ = [*_VARIATIONAL, *_SPARSE_GP,
     "AttentionPooling1D",
     "ConnectionTableConv2D",
     "EnsembleAccuracy",

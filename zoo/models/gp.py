@@ -13,7 +13,7 @@ from zoo.registry import InputSpec, Reference, register_model
 keras = lazy_import("keras")
 gaussian_process = lazy_import("zoo.models.gaussian_process")  # TensorFlow Probability: on first build
 
-__all__ = ["gp_regressor"]
+__all__ = ["gp_classifier", "gp_regressor", "svgp_regressor"]
 
 RASMUSSEN_2006 = Reference(
     "C. E. Rasmussen and C. K. I. Williams. Gaussian Processes for Machine Learning. MIT Press, "
@@ -59,3 +59,159 @@ def gp_regressor(input_shape=(3,), num_train_examples=256, amplitude=1.0, length
     return gaussian_process.GaussianProcessRegressor(
         num_features=input_shape[0], num_train_examples=num_train_examples, amplitude=amplitude,
         length_scale=length_scale, noise_variance=noise_variance, jitter=jitter, name="gp_regressor")
+
+
+# -- sparse variational GPs -----------------------------------------------------------------
+HENSMAN_2015 = Reference(
+    "J. Hensman, A. G. de G. Matthews and Z. Ghahramani. Scalable Variational Gaussian Process "
+    "Classification. AISTATS 2015 (with M. Titsias, Variational Learning of Inducing Variables in "
+    "Sparse Gaussian Processes, AISTATS 2009; A. G. Wilson et al., Deep Kernel Learning, AISTATS 2016).",
+    "https://proceedings.mlr.press/v38/hensman15.html")
+FEATURE_NETWORKS = ("none", "mlp", "lenet")
+# `zoo.layers.sparse_gp.KERNELS`' names, here so a config is checked without importing TFP
+# (a test holds the two equal).
+KERNEL_NAMES = ("exponentiated_quadratic", "matern52", "matern32", "matern12", "rational_quadratic")
+sparse_gp = lazy_import("zoo.layers.sparse_gp")  # TensorFlow Probability: on first build
+
+
+def _check_sparse_gp(config) -> None:
+    if config["features"] not in FEATURE_NETWORKS:
+        raise ValueError(f"`features` must be one of {', '.join(map(repr, FEATURE_NETWORKS))}. "
+                         f"Received: features={config['features']!r}")
+    if config.get("likelihood", "auto") not in ("auto", "bernoulli", "categorical"):
+        raise ValueError("`likelihood` must be 'auto' (Bernoulli for 2 classes, else categorical), 'bernoulli' "
+                         f"or 'categorical'. Received: likelihood={config['likelihood']!r}")
+    if config.get("likelihood") == "bernoulli" and config.get("num_classes") != 2:
+        raise ValueError("likelihood='bernoulli' is for 2 classes (one latent GP). Received: "
+                         f"num_classes={config.get('num_classes')!r}. Use likelihood='categorical'.")
+    if config["kernel"] not in KERNEL_NAMES:
+        raise ValueError(f"`kernel` must be one of {', '.join(map(repr, KERNEL_NAMES))} (TFP's kernels, one "
+                         f"length scale per feature). Received: kernel={config['kernel']!r}")
+
+
+def _features(inputs, features: str, feature_units: int):
+    """The feature network in front of the GP (deep kernel learning when it is not 'none'):
+    images are rescaled from 0-255 pixels first, so exports take raw pixels."""
+    if features == "lenet" and len(inputs.shape) != 4:  # here, not in validate: the data decide the shape
+        raise ValueError("features='lenet' puts LeNet's convolutions in front of the GP and needs images "
+                         f"(height, width, channels). Received: input_shape={tuple(inputs.shape[1:])!r}. "
+                         "Use features='none' or 'mlp' for feature vectors.")
+    x = inputs
+    if len(inputs.shape) == 4:
+        x = keras.layers.Rescaling(1 / 255, name="rescale")(x)
+    if features == "lenet":  # LeNet's convolutions (the catalog's `lenet` layout), then a projection
+        x = keras.layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1")(x)
+        x = keras.layers.MaxPooling2D(name="pool1")(x)
+        x = keras.layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+        x = keras.layers.MaxPooling2D(name="pool2")(x)
+    if len(x.shape) > 2:
+        x = keras.layers.Flatten(name="flatten")(x)
+    if features in ("mlp", "lenet"):
+        x = keras.layers.Dense(64, activation="relu", name="features_hidden")(x)
+        x = keras.layers.Dense(feature_units, name="features")(x)
+    return x
+
+
+def _latents(config) -> int:
+    binary = config["num_classes"] == 2 and config["likelihood"] in ("auto", "bernoulli")
+    return 1 if binary else config["num_classes"]
+
+
+def _compile_svgp_regressor(model, config) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=sparse_gp.MeanStdNLL(),
+                  metrics=[sparse_gp.MeanRootMeanSquaredError()])
+
+
+def _compile_gp_classifier(model, config) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=sparse_gp.VariationalClassificationNLL(),
+                  metrics=[sparse_gp.PredictiveAccuracy()])
+
+
+def _initialize(model, x) -> None:
+    sparse_gp.initialize_inducing_points(model, x)
+
+
+_SPARSE_NO_ENSEMBLE = ("a sparse variational GP's predictive distribution is already a posterior over functions; "
+                       "ensembles of it are not offered.")
+
+
+@register_model(
+    family="gp",
+    task="regression",
+    summary="Sparse variational GP regression (SVGP, TFP kernels): minibatch training, 100k+ points.",
+    input=InputSpec(value_range=(None, None)),
+    output_shape=(None, 2),
+    output="[mean, std] of the predictive Normal of a target (std includes observation noise)",
+    head="mean_std",
+    tags=("gaussian process", "uncertainty", "tfp", "kernel", "sparse", "variational"),
+    no_ensemble=_SPARSE_NO_ENSEMBLE,
+    reference=HENSMAN_2015,
+    compile=_compile_svgp_regressor,
+    validate=_check_sparse_gp,
+    initialize=_initialize,
+    params=(2341, 1),
+    flops=None,
+    backends=("tensorflow",),
+)
+def svgp_regressor(input_shape=(3,), num_inducing=64, kernel="exponentiated_quadratic", amplitude=1.0,
+                   features="none", feature_units=16, num_train_examples=256, noise_variance=0.1, seed=0):
+    """A sparse variational GP with a Gaussian likelihood, trained by minibatch `fit` on the
+    ELBO (`zoo.layers.sparse_gp`). Inputs and targets should be standardised (the regression
+    recipes do); `num_inducing` inducing inputs start on the data when training runs
+    `initialize_inducing_points` (`zoo train` does). `features='mlp'` learns a feature map in
+    front of the kernel (deep kernel learning).
+
+    Example:
+        >>> model = zoo.build("svgp_regressor", input_shape=(8,), num_train_examples=len(x))  # doctest: +SKIP
+        >>> zoo.layers.sparse_gp.initialize_inducing_points(model, x)  # doctest: +SKIP
+        >>> model.fit(x, y, batch_size=512, epochs=20)  # doctest: +SKIP
+        >>> mean, std = model.predict(x_test).T  # doctest: +SKIP
+    """
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    x = _features(inputs, features, feature_units)
+    moments = sparse_gp.SparseVariationalGP(1, num_inducing, kernel=kernel, amplitude=amplitude,
+                                            num_train_examples=num_train_examples, seed=seed, name="svgp")(x)
+    outputs = sparse_gp.GaussianLikelihood(noise_variance, name="likelihood")(moments)
+    return keras.Model(inputs, outputs, name="svgp_regressor")
+
+
+@register_model(
+    family="gp",
+    task="tabular classification",
+    summary="Sparse variational GP classifier: Bernoulli or softmax likelihood, optional deep kernel.",
+    input=InputSpec(value_range=(None, None)),
+    output_shape=lambda config: (None, 2 * _latents(config)),
+    output="[means, variances] of the latent GP values (one for 2 classes, else one per class)",
+    head="gp_latent",
+    tags=("gaussian process", "uncertainty", "tfp", "kernel", "sparse", "variational"),
+    no_ensemble=_SPARSE_NO_ENSEMBLE,
+    reference=HENSMAN_2015,
+    compile=_compile_gp_classifier,
+    validate=_check_sparse_gp,
+    initialize=_initialize,
+    params=(6693, 1),
+    flops=None,
+    backends=("tensorflow",),
+)
+def gp_classifier(input_shape=(4,), num_classes=3, num_inducing=64, kernel="exponentiated_quadratic",
+                  amplitude=1.0, likelihood="auto", features="none", feature_units=16, num_train_examples=256,
+                  seed=0):
+    """A sparse variational GP classifier (Hensman et al. 2015): one latent GP with a Bernoulli
+    likelihood for 2 classes (`likelihood='auto'`), else one per class with a softmax
+    likelihood, sharing inducing inputs and kernel. The served probabilities integrate the
+    likelihood over the latent posterior, so far from the data they return to the prior's.
+    Images (0-255 pixels) are rescaled by the model; `features='lenet'` puts LeNet's
+    convolutions in front of the kernel (deep kernel learning), `'mlp'` two dense layers.
+
+    Example:
+        >>> model = zoo.build("gp_classifier", input_shape=(4,), num_classes=3, num_train_examples=120)  # doctest: +SKIP
+        >>> zoo.layers.sparse_gp.initialize_inducing_points(model, x)  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=200)  # doctest: +SKIP
+        >>> zoo.uncertainty.predict_with_uncertainty(model, x_test).entropy  # doctest: +SKIP
+    """
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    x = _features(inputs, features, feature_units)
+    latents = _latents({"num_classes": num_classes, "likelihood": likelihood})
+    outputs = sparse_gp.SparseVariationalGP(latents, num_inducing, kernel=kernel, amplitude=amplitude,
+                                            num_train_examples=num_train_examples, seed=seed, name="svgp")(x)
+    return keras.Model(inputs, outputs, name="gp_classifier")

@@ -212,7 +212,13 @@ class _Run:
                 model.steps_per_execution = _steps_per_execution(config, self.strategy, int(train.cardinality()))
         finally:
             keras.mixed_precision.set_dtype_policy(previous_policy)
-        saving.write_model_record(self.out_dir, config.model, get_spec(config.model).resolve_config(model_config),
+        spec = get_spec(config.model)
+        if spec.initialize is not None and self.resumed_at is None:
+            # From the unshuffled, unsharded training split: every worker starts from the same values.
+            data = self.data
+            examples = data.train.map(data.preprocess) if data.preprocess else data.train
+            spec.initialize(model, examples.batch(512))
+        saving.write_model_record(self.out_dir, config.model, spec.resolve_config(model_config),
                                   head=heads.head_of(model))
         return model
 
