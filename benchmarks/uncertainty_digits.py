@@ -10,8 +10,9 @@ of uniform noise (0-255, drawn with the seed):
   AUROC entropy / AUROC MI                how well the predictive entropy, and the mutual
                                           information (epistemic part; 0 for one deterministic
                                           pass), tell noise from digits
-Predictions: one pass for `lenet` and the ensemble (its members are exact samples), 32 Monte
-Carlo passes for MC dropout and the Bayesian LeNet (their recipes' `mc_samples`).
+Predictions: one pass for `lenet`, the ensemble (its members are exact samples) and the GP
+classifiers (their predictive integrates over the latent posterior), 32 Monte Carlo passes for
+MC dropout and the Bayesian LeNet (their recipes' `mc_samples`).
 
 Results, dated and with their command: benchmarks/RESULTS.md (the README keeps a headline).
 """
@@ -35,6 +36,8 @@ METHODS = {  # name: (recipe, extra flags)
     "lenet, MC dropout": ("lenet_mc_dropout_mnist", []),
     "bayesian_lenet": ("bayesian_lenet_mnist", []),
     "lenet, ensemble of 5": ("lenet_mnist", ["--set", "ensemble_size=5"]),
+    "gp_classifier, pixels": ("gp_classifier_mnist", []),
+    "gp_classifier, deep kernel": ("gp_classifier_mnist", ["--set", "features=lenet", "--learning-rate", "0.002"]),
 }
 # google/uncertainty-baselines, baselines/mnist/README.md (LeNet-5 on MNIST, 60,000 images).
 ANCHORS = {"deterministic": (0.991, 0.037, None), "mean-field VI": (0.985, 0.048, 0.010),
@@ -56,9 +59,11 @@ def score(result, seed: int) -> dict[str, float]:
             "brier": uncertainty.brier_score(digits.probabilities, y),
             "ece": uncertainty.expected_calibration_error(digits.probabilities, y),
             "auroc_entropy": uncertainty.auroc(digits.entropy, static.entropy),
-            # One deterministic model's samples agree: its mutual information is 0 (rounding aside).
+            # One deterministic model's samples agree, and a GP's one pass has no samples to
+            # disagree: their mutual information is 0 (rounding aside).
             "auroc_mi": (uncertainty.auroc(digits.mutual_information, static.mutual_information)
-                         if uncertainty.stochastic(result.model) or heads.get(heads.head_of(result.model)).exact
+                         if uncertainty.stochastic(result.model)
+                         or isinstance(heads.get(heads.head_of(result.model)), heads.Ensemble)
                          else float("nan"))}
 
 
