@@ -161,6 +161,8 @@ def test_kernel_names_the_catalog_checks_are_the_layers():
         zoo.build("gp_classifier", kernel="rbf")
     with pytest.raises(ValueError, match="features='lenet'.*needs images"):
         zoo.build("gp_classifier", features="lenet")
+    with pytest.raises(ValueError, match=r"`num_inducing` must be an integer in \[1, 4096\]. Received: num_inducing=0"):
+        zoo.build("svgp_regressor", num_inducing=0)
     with pytest.raises(ValueError, match="likelihood='bernoulli' is for 2 classes"):
         zoo.build("gp_classifier", likelihood="bernoulli", num_classes=3)
 

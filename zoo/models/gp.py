@@ -75,6 +75,13 @@ sparse_gp = lazy_import("zoo.layers.sparse_gp")  # TensorFlow Probability: on fi
 
 
 def _check_sparse_gp(config) -> None:
+    for key, low, high in (("num_inducing", 1, 4096), ("feature_units", 1, None)):
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
+            bounds = f"in [{low}, {high}]" if high else f">= {low}"
+            raise ValueError(f"`{key}` must be an integer {bounds}. Received: {key}={value!r}")
+    if not config["amplitude"] > 0:
+        raise ValueError(f"`amplitude` must be a number > 0. Received: amplitude={config['amplitude']!r}")
     if config["features"] not in FEATURE_NETWORKS:
         raise ValueError(f"`features` must be one of {', '.join(map(repr, FEATURE_NETWORKS))}. "
                          f"Received: features={config['features']!r}")
