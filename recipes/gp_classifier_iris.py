@@ -33,7 +33,6 @@ class Config(training.RecipeConfig):
     model_config: dict = dataclasses.field(default_factory=lambda: {"num_inducing": 32})
 
 
-
 def load_data(config: Config) -> training.RecipeData:
     return tasks.tabular_classification(config)
 

@@ -25,7 +25,7 @@ class Config(training.RecipeConfig):
     dataset: str = "wine_quality/red"
     epochs: int = 100
     batch_size: int = 128
-    learning_rate: float = 0.01
+    learning_rate: float = 0.03  # on diabetes 0.01 left the noise variance short: 86% coverage, not 91%
     train_split: str = "train[:80%]"  # TFDS' wine_quality has only a train split
     validation_split: str | None = None
     test_split: str = "train[80%:]"

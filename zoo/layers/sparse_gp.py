@@ -313,7 +313,14 @@ class MeanRootMeanSquaredError(keras.metrics.RootMeanSquaredError):
 
 # -- data-dependent initialisation ---------------------------------------------------------
 def sparse_gp_layers(model) -> list[SparseVariationalGP]:
-    return [layer for layer in model._flatten_layers() if isinstance(layer, SparseVariationalGP)]
+    """The `SparseVariationalGP` layers of a model, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, SparseVariationalGP):
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found += sparse_gp_layers(layer)
+    return found
 
 
 def initialize_inducing_points(model, x, *, seed: int = 0, max_examples: int = 4096) -> None:
