@@ -98,8 +98,11 @@ def main() -> None:
         cells = []
         for column in COLUMNS:
             values = [row[column] for row in rows]
+            if any(v != v for v in values):  # NaN: not defined for this method (statistics.stdev fails on it)
+                cells.append("-")
+                continue
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append("-" if any(v != v for v in values) else f"{statistics.mean(values):.3f} ± {spread:.3f}")
+            cells.append(f"{statistics.mean(values):.3f} ± {spread:.3f}")
         print(f"| {method} | " + " | ".join(cells) + " |")
     print("\nuncertainty-baselines anchors (LeNet-5, full MNIST): accuracy / NLL / ECE")
     for name, (accuracy, nll, ece) in ANCHORS.items():
