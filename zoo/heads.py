@@ -223,6 +223,12 @@ class _GPLatent(Classifier):
     def predictive(self) -> bool:  # its probabilities already are the predictive distribution
         return True
 
+    def summarize(self, samples, *, min_std: float = MIN_STD) -> dict[str, Any]:
+        """One pass is the predictive distribution (exact; no Monte Carlo export): its
+        probabilities and entropy, with zero mutual information. Passes of a stochastic feature
+        network (MC dropout in front of the GP) mix like any classifier's samples."""
+        return self.mixture(samples)
+
     def log_probabilities(self, raw):
         mean, variance = keras.ops.split(raw, 2, axis=-1)
         if mean.shape[-1] == 1:
@@ -383,7 +389,7 @@ _REGISTRY: dict[str, Head] = {head.name: head for head in (
     _Classes("classes", "0/1 decisions of a threshold unit", ("classes",), "classification"),
     _GPLatent("gp_latent", "[means, variances] of latent GP values (one, or one per class); probabilities "
               "integrate the likelihood over them (exact)", ("logits", "probabilities", "classes", "entropy"),
-              "classification", sample_outputs=("probabilities", "classes", "entropy"), exact=True),
+              "classification", exact=True),
     _Normal("normal", "[means, raw scales] of a Normal per target: std = softplus(raw) + min_std",
             ("mean", "std"), "regression",
             sample_outputs=("mean", "std", "aleatoric_std", "epistemic_std"), **_NORMAL_OUTPUTS),
