@@ -37,8 +37,7 @@ METHODS = {  # name: (recipe, extra flags)
     "bayesian_lenet": ("bayesian_lenet_mnist", []),
     "lenet, ensemble of 5": ("lenet_mnist", ["--set", "ensemble_size=5"]),
     "gp_classifier, pixels": ("gp_classifier_mnist", []),
-    "gp_classifier, deep kernel": ("gp_classifier_mnist", ["--set", "features=lenet", "--learning-rate", "0.002",
-                                                           "--epochs", "300"]),
+    "gp_classifier, deep kernel": ("gp_classifier_mnist", ["--set", "features=lenet", "--learning-rate", "0.002"]),
 }
 # google/uncertainty-baselines, baselines/mnist/README.md (LeNet-5 on MNIST, 60,000 images).
 ANCHORS = {"deterministic": (0.991, 0.037, None), "mean-field VI": (0.985, 0.048, 0.010),

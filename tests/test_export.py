@@ -88,7 +88,7 @@ def test_staging_dirs_that_may_still_be_written_are_left_alone(tmp_path, lenet):
     ({"version": 0}, "`version` must be a positive integer. Received: version=0"),
     ({"version": "2"}, "`version` must be a positive integer. Received: version='2'"),
     ({"name": "../escape"}, "The export name must be a plain directory name (letters, digits, '_', '.', '-'; not starting with '.'). Received: '../escape'"),
-    ({"head": "scores"}, "`head` must be one of logits, binary_logits, probabilities, classes, gp_latent, normal, mean_std, values"),
+    ({"head": "scores"}, "`head` must be one of logits, binary_logits, probabilities, classes, gp_latent, gp_robustmax, normal, mean_std, values"),
 ])
 def test_bad_arguments_say_what_was_received(tmp_path, lenet, bad, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -45,7 +45,7 @@ def test_classifier_samples_that_disagree_carry_mutual_information():
 def test_every_heads_outputs_are_what_it_serves():
     raw = {"logits": tf.ones((2, 3)), "binary_logits": tf.ones((2, 1)), "probabilities": tf.fill((2, 3), 1 / 3),
            "classes": tf.ones((2, 1)), "normal": tf.ones((2, 2)), "mean_std": tf.ones((2, 2)),
-           "values": tf.ones((2, 1)), "gp_latent": tf.ones((2, 6))}
+           "values": tf.ones((2, 1)), "gp_latent": tf.ones((2, 6)), "gp_robustmax": tf.ones((2, 6))}
     for name in heads.HEADS:
         head = heads.get(name)
         assert tuple(head.serve(raw[name])) == head.outputs, name

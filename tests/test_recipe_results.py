@@ -131,5 +131,5 @@ def test_the_gp_classifier_on_digits_returns_to_its_prior_on_noise(tmp_path):
     metrics = _metrics(tmp_path / "runs" / "gp_classifier-digits")
     assert metrics["accuracy"] >= 0.97, metrics
     assert metrics["ood_auroc"] >= 0.99, metrics  # uniform noise is far from every digit: the prior's entropy
-    # Underconfident on 1,437 digits (ECE 0.066-0.068 over seeds 0-2, benchmarks/RESULTS.md).
-    assert metrics["ece"] <= 0.08, metrics
+    # Robust-max on pixels: ECE 0.025-0.027 over seeds 0-2 (softmax: 0.066-0.068), benchmarks/RESULTS.md.
+    assert metrics["ece"] <= 0.035, metrics

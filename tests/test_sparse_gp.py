@@ -178,8 +178,8 @@ def _two_class_problem(n, seed):
 
 def _trained_classifier(x, y, **config):
     keras.utils.set_random_seed(0)
-    model = zoo.build("gp_classifier", input_shape=(2,), num_classes=2, num_inducing=16,
-                      num_train_examples=len(x), **config)
+    config = {"num_classes": 2, **config}
+    model = zoo.build("gp_classifier", input_shape=(2,), num_inducing=16, num_train_examples=len(x), **config)
     sparse_gp.initialize_inducing_points(model, x)
     model.optimizer.learning_rate = 0.05
     model.fit(x, y, batch_size=64, epochs=60, verbose=0)
@@ -223,11 +223,53 @@ def test_the_two_class_and_softmax_paths_agree():
     x, y = _two_class_problem(400, seed=0)
     x_test, _ = _two_class_problem(400, seed=1)
     bernoulli = _trained_classifier(x, y).predict(x_test, verbose=0)
-    categorical_model = _trained_classifier(x, y, likelihood="categorical")
+    categorical_model = _trained_classifier(x, y, likelihood="softmax")
     assert categorical_model.output_shape == (None, 4)
     categorical = categorical_model.predict(x_test, verbose=0)
     agree = np.mean(np.argmax(head.probabilities(bernoulli), -1) == np.argmax(head.probabilities(categorical), -1))
     assert agree >= 0.97
+
+
+def test_robustmax_probabilities_and_loss_are_the_monte_carlo_expectations():
+    """P(k = argmax f) by quadrature, the served probabilities and the loss against 400,000
+    NumPy draws of independent latents, for means and variances far apart and close."""
+    rng = np.random.default_rng(6)
+    mean = rng.normal(0, 2, (16, 4)).astype("float32")
+    variance = rng.uniform(0.01, 4, (16, 4)).astype("float32")
+    f = mean + np.sqrt(variance) * rng.standard_normal((400_000, 16, 4))
+    winners = np.argmax(f, -1)
+    argmax = np.stack([np.mean(winners == k, axis=0) for k in range(4)], -1)  # (16, 4)
+    quadrature = np.asarray(heads.robustmax_argmax_probabilities(mean, variance))
+    np.testing.assert_allclose(quadrature, argmax, atol=0.005)
+    np.testing.assert_allclose(quadrature.sum(-1), 1.0, atol=1e-5)
+    epsilon = heads.ROBUSTMAX_EPSILON
+    raw = np.concatenate([mean, variance], -1)
+    expected = (1 - epsilon) * argmax + epsilon / 3 * (1 - argmax)
+    np.testing.assert_allclose(np.asarray(heads.get("gp_robustmax").probabilities(raw)), expected, atol=0.005)
+    labels = rng.integers(0, 4, 16)
+    log_likelihood = np.where(winners == labels, np.log(1 - epsilon), np.log(epsilon / 3)).mean(0)
+    loss = sparse_gp.VariationalClassificationNLL(likelihood="robustmax")
+    np.testing.assert_allclose(np.asarray(loss.call(labels, raw)), -log_likelihood, atol=0.05)
+    # Equal latents (the prior, far from the data): every class is equally likely.
+    prior = np.asarray(heads.get("gp_robustmax").probabilities(np.ones((1, 8), "float32")))
+    np.testing.assert_allclose(prior, 0.25, atol=1e-5)
+
+
+def test_a_robustmax_classifier_learns_three_classes_and_records_its_head(tmp_path):
+    x, y = _two_class_problem(400, seed=0)
+    third = x[:, 0] > 0.8  # a third class at the right
+    model = _trained_classifier(x, np.where(third, 2, y), num_classes=3, likelihood="robustmax")
+    assert heads.head_of(model) == "gp_robustmax" and model.output_shape == (None, 6)
+    result = uncertainty.predict_with_uncertainty(model, x)
+    truth = np.where(third, 2, x[:, 0] + 2 * x[:, 1] > 0.5)  # without the 5% flipped labels
+    assert np.mean(result.classes == truth) >= 0.93
+    far = uncertainty.predict_with_uncertainty(model, np.array([[40.0, -60.0]], "float32"))
+    np.testing.assert_allclose(far.probabilities[0], 1 / 3, atol=0.02)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert heads.infer_head(loaded) == "gp_robustmax"  # from the loss's config, without the catalog's record
+    np.testing.assert_allclose(uncertainty.predict_with_uncertainty(loaded, x[:16], head="gp_robustmax").probabilities,
+                               result.probabilities[:16], atol=1e-6)
 
 
 def test_initialize_puts_inducing_inputs_on_the_data_and_sets_the_median_length_scale():

@@ -12,6 +12,7 @@ new kind of output is a new `Head` here and nothing else.
     classes         hard 0/1 decisions (threshold units)
     gp_latent       [means, variances] of a GP classifier's latent values: probabilities integrate
                     the likelihood over them (exact; Gauss-Hermite or fixed Monte Carlo draws)
+    gp_robustmax    the same under the robust-max likelihood (Gauss-Hermite)
     normal          [means, raw scales] of a Normal per target: std = softplus(raw) + min_std
                     (`GaussianNLL`, heteroscedastic regression)
     mean_std        [mean, std] of a Normal (Gaussian-process regression: exact, no sampling)
@@ -188,6 +189,7 @@ class _Classes(Classifier):
 QUADRATURE_POINTS = 20  # Gauss-Hermite nodes: E[sigmoid(f)] to ~1e-7 for the variances GPs reach
 PREDICTIVE_SAMPLES = 256  # fixed draws (times the classes, `_standard_normal_draws`) for E[softmax(f)]:
 # the same every call, so serving is deterministic
+ROBUSTMAX_EPSILON = 1e-3  # the robust-max label-noise rate: Hensman et al. 2015's and GPflow's
 
 
 def gauss_hermite(points: int = QUADRATURE_POINTS):
@@ -212,6 +214,30 @@ def _standard_normal_draws(samples: int, units: int):
     draws /= draws.std(axis=0)
     shifted = np.concatenate([np.roll(draws, shift, axis=1) for shift in range(units)])
     return shifted.astype("float32")
+
+
+def robustmax_argmax_probabilities(mean, variance, points: int = QUADRATURE_POINTS):
+    """P(k = argmax_j f_j) for every class k under independent f_j ~ N(mean_j, variance_j), by
+    Gauss-Hermite quadrature over f_k of the product of the other classes' Normal CDFs at f_k
+    (Hensman et al. 2015), normalised. Shapes (batch, classes) in and out.
+
+    Example:
+        >>> import numpy as np
+        >>> p = robustmax_argmax_probabilities(np.zeros((1, 4), "float32"), np.ones((1, 4), "float32"))
+        >>> np.round(keras.ops.convert_to_numpy(p), 4).tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
+    nodes, weights = gauss_hermite(points)
+    classes = mean.shape[-1]
+    std = keras.ops.sqrt(variance)
+    f = mean[..., :, None] + math.sqrt(2) * std[..., :, None] * nodes  # f_k at the nodes: (batch, k, nodes)
+    z = (f[..., :, None, :] - mean[..., None, :, None]) / std[..., None, :, None]  # (batch, k, j, nodes)
+    cdf = 0.5 * (1 + keras.ops.erf(z / math.sqrt(2)))
+    others = keras.ops.where(keras.ops.eye(classes, dtype="bool")[:, :, None], keras.ops.ones_like(cdf), cdf)
+    argmax = keras.ops.sum(weights * keras.ops.prod(others, axis=-2), axis=-1)
+    # 20 nodes miss by up to ~1e-2 where one latent's variance dwarfs another's (its CDF is then
+    # nearly a step); normalising keeps the classes a distribution.
+    return argmax / keras.ops.sum(argmax, axis=-1, keepdims=True)
 
 
 class _GPLatent(Classifier):
@@ -250,6 +276,18 @@ class _GPLatent(Classifier):
         probabilities = tf.exp(log_probabilities)
         return {"logits": log_probabilities, "probabilities": probabilities,
                 "classes": tf.argmax(probabilities, axis=-1), "entropy": entropy_of(probabilities)}
+
+
+class _GPRobustMax(_GPLatent):
+    """[means, variances] of q(f), one latent per class, under the robust-max likelihood
+    (Hensman et al. 2015): P(y = k | f) = 1 - ε when k = argmax f, else ε / (classes - 1), so
+    P(y = k) = (1 - ε)·P(k = argmax f) + ε/(classes - 1)·(1 - P(k = argmax f)) by quadrature."""
+
+    def log_probabilities(self, raw):
+        mean, variance = keras.ops.split(raw, 2, axis=-1)
+        argmax = robustmax_argmax_probabilities(mean, variance)
+        rest = ROBUSTMAX_EPSILON / (mean.shape[-1] - 1)
+        return keras.ops.log((1 - ROBUSTMAX_EPSILON - rest) * argmax + rest)
 
 
 class _Normal(Head):
@@ -390,6 +428,9 @@ _REGISTRY: dict[str, Head] = {head.name: head for head in (
     _GPLatent("gp_latent", "[means, variances] of latent GP values (one, or one per class); probabilities "
               "integrate the likelihood over them (exact)", ("logits", "probabilities", "classes", "entropy"),
               "classification", exact=True),
+    _GPRobustMax("gp_robustmax", "[means, variances] of latent GP values, one per class, robust-max likelihood; "
+                 "probabilities integrate it over them (exact)", ("logits", "probabilities", "classes", "entropy"),
+                 "classification", exact=True),
     _Normal("normal", "[means, raw scales] of a Normal per target: std = softplus(raw) + min_std",
             ("mean", "std"), "regression",
             sample_outputs=("mean", "std", "aleatoric_std", "epistemic_std"), **_NORMAL_OUTPUTS),
@@ -515,7 +556,7 @@ def infer_head(model) -> str:
     if type(getattr(model, "loss", None)).__name__ == "MeanStdNLL":  # a sparse variational GP regressor
         return "mean_std"
     if type(getattr(model, "loss", None)).__name__ == "VariationalClassificationNLL":
-        return "gp_latent"
+        return "gp_robustmax" if model.loss.likelihood == "robustmax" else "gp_latent"
     loss = getattr(model, "loss", None)
     if type(loss).__name__ == "EnsembleLoss":  # zoo.ensembles: what its members train on
         return ensemble_of(infer_head(_Compiled(loss.member)))

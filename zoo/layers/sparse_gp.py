@@ -254,32 +254,51 @@ class MeanStdNLL(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class VariationalClassificationNLL(keras.losses.Loss):
-    """-E_q(f)[log p(y | f)] per example from [means, variances] of q(f) (the `gp_latent` head):
-    Bernoulli (one latent) by Gauss-Hermite quadrature with `quadrature_points` nodes, softmax
-    (one latent per class) by Monte Carlo with `samples` fresh draws per step. Labels are class
-    indices."""
+    """-E_q(f)[log p(y | f)] per example from [means, variances] of q(f) (the `gp_latent` and
+    `gp_robustmax` heads). One latent: Bernoulli, by Gauss-Hermite quadrature with
+    `quadrature_points` nodes. One latent per class: `likelihood="softmax"` by Monte Carlo with
+    `samples` fresh draws per step, or `"robustmax"` (Hensman et al. 2015) exactly, since its
+    log-likelihood is log(1 - ε) where y is the argmax of f and log(ε / (classes - 1)) elsewhere,
+    so the expectation needs only P(y = argmax f), by quadrature. Labels are class indices.
+
+    Example:
+        >>> loss = VariationalClassificationNLL(likelihood="robustmax")
+        >>> float(loss([0], [[3.0, 0.0, 0.0, 1e-4, 1e-4, 1e-4]]))  # y is surely the argmax: -log(1 - ε)
+        0.0010005...
+    """
 
     def __init__(self, quadrature_points: int = heads.QUADRATURE_POINTS, samples: int = 16,
-                 name: str = "variational_nll", **kwargs):
+                 likelihood: str = "softmax", name: str = "variational_nll", **kwargs):
         super().__init__(name=name, **kwargs)
+        if likelihood not in ("softmax", "robustmax"):
+            raise ValueError("`likelihood` (for one latent per class) must be 'softmax' or 'robustmax'. "
+                             f"Received: likelihood={likelihood!r}")
         self.quadrature_points = int(quadrature_points)
         self.samples = int(samples)
+        self.likelihood = likelihood
 
     def call(self, y_true, y_pred):
         mean, variance = tf.split(tf.cast(y_pred, tf.float32), 2, axis=-1)
         labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
-        if mean.shape[-1] == 1:
+        classes = mean.shape[-1]
+        if classes == 1:
             nodes, weights = heads.gauss_hermite(self.quadrature_points)
             sign = tf.cast(2 * labels - 1, tf.float32)[:, None]
             f = mean + tf.sqrt(2 * variance) * nodes  # (batch, nodes)
             return -tf.reduce_sum(weights * tf.math.log_sigmoid(sign * f), axis=-1)
+        if self.likelihood == "robustmax":
+            argmax = tf.reduce_sum(heads.robustmax_argmax_probabilities(mean, variance, self.quadrature_points)
+                                   * tf.one_hot(labels, classes), axis=-1)
+            epsilon = heads.ROBUSTMAX_EPSILON
+            return -(argmax * math.log(1 - epsilon) + (1 - argmax) * math.log(epsilon / (classes - 1)))
         eps = tf.random.normal(tf.concat([[self.samples], tf.shape(mean)], 0))
         log_probabilities = tf.nn.log_softmax(mean + tf.sqrt(variance) * eps, axis=-1)  # (S, batch, classes)
-        picked = tf.reduce_sum(log_probabilities * tf.one_hot(labels, tf.shape(mean)[-1]), axis=-1)
+        picked = tf.reduce_sum(log_probabilities * tf.one_hot(labels, classes), axis=-1)
         return -tf.reduce_mean(picked, axis=0)
 
     def get_config(self):
-        return {**super().get_config(), "quadrature_points": self.quadrature_points, "samples": self.samples}
+        return {**super().get_config(), "quadrature_points": self.quadrature_points, "samples": self.samples,
+                "likelihood": self.likelihood}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
