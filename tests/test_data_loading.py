@@ -32,7 +32,7 @@ def test_an_unprepared_dataset_fails_within_seconds_saying_where_and_what_to_do(
 
 
 def test_a_dataset_without_a_bundled_twin_lists_the_bundled_ones(tmp_path, no_internet):
-    with pytest.raises(data.DatasetUnavailableError, match=r"bundled offline dataset of the same kind if there is one \(diabetes: tabular regression, digits: MNIST-format images, iris_offline: tabular classification\)"):
+    with pytest.raises(data.DatasetUnavailableError, match=r"bundled offline dataset of the same kind if there is one \(co2: time series, diabetes: tabular regression, digits: MNIST-format images, iris_offline: tabular classification, sunspots: time series\)"):
         data.load("cifar10", "train", data_dir=str(tmp_path))
 
 
@@ -56,7 +56,7 @@ def test_diabetes_has_all_442_patients_in_raw_units_split_353_89(tmp_path):
 
 
 def test_an_unknown_name_is_a_value_error_naming_the_bundled_datasets():
-    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Did you mean 'mnist'.*Bundled offline datasets: diabetes, digits, iris_offline"):
+    with pytest.raises(ValueError, match="No TFDS dataset named 'mnistt'. Did you mean 'mnist'.*Bundled offline datasets: co2, diabetes, digits, iris_offline, sunspots"):
         data.load("mnistt", "train")
 
 

@@ -20,9 +20,9 @@ import tensorflow_datasets as tfds
 
 # Datasets bundled with the package: importing the module registers the TFDS builder.
 BUNDLED = {"digits": "zoo.data.digits", "iris_offline": "zoo.data.iris_offline",
-           "diabetes": "zoo.data.diabetes"}
+           "diabetes": "zoo.data.diabetes", "co2": "zoo.data.time_series", "sunspots": "zoo.data.time_series"}
 BUNDLED_KINDS = {"digits": "MNIST-format images", "iris_offline": "tabular classification",
-                 "diabetes": "tabular regression"}
+                 "diabetes": "tabular regression", "co2": "time series", "sunspots": "time series"}
 # The bundled stand-in for a downloadable dataset with the same format.
 OFFLINE_ALTERNATIVE = {"mnist": "digits", "fashion_mnist": "digits", "kmnist": "digits",
                        "iris": "iris_offline", "wine_quality": "diabetes", "forest_fires": "diabetes"}
@@ -139,8 +139,9 @@ def _quiet_bundled_preparation(builder, name: str) -> Iterator[None]:
 
     from tensorflow_datasets.core.utils import tqdm_utils
 
+    package = "statsmodels" if BUNDLED[name] == "zoo.data.time_series" else "scikit-learn"
     print(f"Preparing the bundled {BUNDLED_KINDS[name]} dataset {name!r} (from data installed with "
-          f"scikit-learn) in {builder.data_dir}: once, later runs read it from there.", flush=True)
+          f"{package}) in {builder.data_dir}: once, later runs read it from there.", flush=True)
     bars = getattr(tqdm_utils, "_active", True)
     tfds.display_progress_bar(False)
     try:
