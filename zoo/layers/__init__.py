@@ -16,6 +16,7 @@ from zoo.layers.attention import AttentionPooling1D
 from zoo.layers.ensemble import EnsembleAccuracy, EnsembleLoss, EnsembleMeanAbsoluteError, StackMembers
 from zoo.layers.mc_dropout import MCDropout, MCLSTM
 from zoo.layers.lenet5 import ConnectionTableConv2D, Subsampling2D, lecun_tanh, LENET5_C3_TABLE
+from zoo.layers.relative import AddLast, DifferenceFromLast
 from zoo.layers.threshold import HeavisideStep, PerceptronLoss
 
 from zoo._lazy import lazy_attributes
@@ -29,8 +30,10 @@ __getattr__ = lazy_attributes(__name__, {**{name: "variational" for name in _VAR
 
 
 __all__ = [*_VARIATIONAL, *_SPARSE_GP,
+    "AddLast",
     "AttentionPooling1D",
     "ConnectionTableConv2D",
+    "DifferenceFromLast",
     "EnsembleAccuracy",
     "EnsembleLoss",
     "EnsembleMeanAbsoluteError",

@@ -50,6 +50,10 @@ def _check_sequence(config) -> None:
     if config["distribution"] not in (None, "normal"):
         raise ValueError("`distribution` must be None (plain values) or 'normal' (a mean and a std per output). "
                          f"Received: distribution={config['distribution']!r}")
+    if config.get("relative_to_last") and (config["task"] != "regression" or config["mask_value"] is not None):
+        raise ValueError("`relative_to_last` forecasts changes from a sequence's last step: it is for "
+                         "task='regression' without a mask_value (a padded last step has no value). Received: "
+                         f"task={config['task']!r}, mask_value={config['mask_value']!r}")
     if config["distribution"] is not None and config["task"] != "regression":
         raise ValueError("`distribution` is for task='regression'. "
                          f"Received: distribution={config['distribution']!r}, task={config['task']!r}")
@@ -116,7 +120,7 @@ def lstm_text(input_shape=(None,), vocab_size=20000, embedding_dim=128, lstm_uni
 )
 def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_units=(64,),
                   bidirectional=False, attention_pooling=False, dropout=0.0, mask_value=None, mc_dropout=False,
-                  distribution=None):
+                  distribution=None, relative_to_last=False):
     """Sequences of feature vectors, shape (time, features). `num_outputs` is the number of
     predicted values (e.g. the forecast horizon) or, for classification, of classes. Steps
     whose features all equal `mask_value` are padding and are skipped. `mc_dropout=True`
@@ -124,7 +128,10 @@ def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_
     recurrent state and keeps all dropout on at prediction (Gal & Ghahramani 2016).
     `distribution="normal"` (regression) outputs a Normal's mean and raw scale per value and
     trains on its negative log-likelihood (`GaussianNLL`, TensorFlow backend): the model says
-    how noisy each prediction is, and exports serve `mean` and `std`."""
+    how noisy each prediction is, and exports serve `mean` and `std`. `relative_to_last=True`
+    (regression) feeds the LSTM each step's difference from the last step and adds the last
+    step's first feature back to the predicted values (means): forecasts of a series that
+    trends out of its training range (`zoo.layers.relative`)."""
     validation.check_mc_dropout(mc_dropout, dropout)
     if distribution is not None and keras.backend.backend() != "tensorflow":
         raise RuntimeError("lstm_sequence with distribution='normal' trains with TensorFlow Probability's Normal: "
@@ -133,10 +140,16 @@ def lstm_sequence(input_shape=(None, 1), task="regression", num_outputs=1, lstm_
     x = inputs
     if mask_value is not None:
         x = keras.layers.Masking(mask_value, name="masking")(x)
+    if relative_to_last:
+        x = zoo_layers.DifferenceFromLast(name="difference_from_last")(x)
     x = _recurrent_stack(x, lstm_units, bidirectional, attention_pooling, dropout if mc_dropout else 0.0)
     if dropout:
         x = (zoo_layers.MCDropout if mc_dropout else keras.layers.Dropout)(dropout, name="dropout")(x)
-    name = "logits" if task == "classification" else "normal_params" if distribution else "values"
-    outputs = keras.layers.Dense(_sequence_units({"num_outputs": num_outputs, "distribution": distribution}),
-                                 name=name)(x)
+    units = _sequence_units({"num_outputs": num_outputs, "distribution": distribution})
+    if relative_to_last:
+        changes = keras.layers.Dense(units, name="changes")(x)
+        outputs = zoo_layers.AddLast(num_outputs, name="normal_params" if distribution else "values")(changes, inputs)
+    else:
+        name = "logits" if task == "classification" else "normal_params" if distribution else "values"
+        outputs = keras.layers.Dense(units, name=name)(x)
     return keras.Model(inputs, outputs, name="lstm_sequence")
