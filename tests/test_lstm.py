@@ -186,3 +186,35 @@ def test_lstm_intervals_cover_90_to_98_percent_and_their_std_flags_unseen_values
     assert 0.90 <= uncertainty.interval_coverage(seen.mean, seen.std, test_y) <= 0.98
     assert uncertainty.auroc(seen.std.ravel(), unseen.std.ravel()) >= 0.9
     assert float(np.sqrt(np.mean((seen.mean - test_y) ** 2))) < 0.15  # the noise alone is 0.1
+
+
+def test_attention_weights_are_a_distribution_over_the_unmasked_steps_only(tmp_path):
+    from zoo.export import export_model
+    from zoo.layers.attention import attention_model
+
+    text = zoo.build("lstm_text", vocab_size=50, embedding_dim=8)  # attention pooling by default
+    padded = np.concatenate([TOKENS, np.zeros((2, 3), "int32")], 1)
+    weights = keras.ops.convert_to_numpy(attention_model(text)(padded))
+    assert weights.shape == (2, 8)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(weights[:, 5:] == 0.0) and np.all(weights[:, :5] > 0.0)  # padding: exactly no weight
+    # Unpadded, the same tokens get the same weights.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(attention_model(text)(TOKENS)), weights[:, :5], atol=1e-6)
+
+    sequence = zoo.build("lstm_sequence", input_shape=(None, 1), mask_value=0.0, attention_pooling=True)
+    series = np.random.default_rng(0).uniform(0.1, 1.0, size=(3, 6, 1)).astype("float32")
+    series[0, 4:] = 0.0  # the first series is 4 steps long
+    weights = keras.ops.convert_to_numpy(attention_model(sequence)(series))
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(weights[0, 4:] == 0.0) and np.all(weights[1:] > 0.0)
+
+    # The export serves them as its `attention` signature, beside serving_default.
+    import tensorflow as tf
+
+    path = export_model(sequence, tmp_path, name="seq", input_name="sequence", warmup_inputs=series[:1])
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == {"serving_default", "attention"}
+    served = loaded.signatures["attention"](sequence=tf.constant(series))["attention"].numpy()
+    np.testing.assert_allclose(served, weights, atol=1e-6)
+    with pytest.raises(ValueError, match="has no attention pooling layer.*attention_pooling=True"):
+        attention_model(zoo.build("lstm_sequence"))

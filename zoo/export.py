@@ -39,7 +39,8 @@ import zoo
 from zoo import heads
 from zoo.heads import head_of, model_input_spec  # noqa: F401  (public here too)
 from zoo.layout import (  # noqa: F401  (check_export_target, list_versions, read_card: public here too)
-    ASSETS_EXTRA, CARD_FILE, DEFAULT_SIGNATURE, WARMUP_FILE, check_export_target, list_versions, read_card)
+    ASSETS_EXTRA, ATTENTION_SIGNATURE, CARD_FILE, DEFAULT_SIGNATURE, WARMUP_FILE, check_export_target, list_versions,
+    read_card)
 
 
 def next_version(model_dir: str | os.PathLike) -> int:
@@ -158,8 +159,11 @@ def _remove_abandoned_staging(parent: Path) -> None:
 def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preprocessor, mc_samples=None,
                        target_scale=None) -> None:
     """Writes the SavedModel: `serving_default` returns the head's named outputs (their summary
-    over `mc_samples` passes, with one pass as `sample`), in target units."""
+    over `mc_samples` passes, with one pass as `sample`), in target units; models with
+    attention pooling also get `attention`, the weights of one pass."""
     import keras
+
+    from zoo.layers import attention
 
     loc, scale = target_scale or (0.0, 1.0)
     min_std = heads.min_std_of(model)
@@ -196,6 +200,15 @@ def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preproce
         archive.add_endpoint(DEFAULT_SIGNATURE, serve, input_signature=[input_spec])
     for name in head.extra_signatures:  # e.g. an ensemble's `members`
         archive.add_endpoint(name, extra(name), input_signature=[input_spec])
+    if attention.attention_layer(model) is not None:  # which steps a prediction drew on (one pass)
+        weights = attention.attention_model(model)
+        archive.track(weights)
+
+        def serve_attention(inputs):
+            features = preprocessor(inputs) if preprocessor is not None else inputs
+            return {ATTENTION_SIGNATURE: tf.cast(weights(features, training=False), tf.float32)}
+
+        archive.add_endpoint(ATTENTION_SIGNATURE, serve_attention, input_signature=[input_spec])
     archive.write_out(str(path), verbose=False)
 
 

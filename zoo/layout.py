@@ -20,6 +20,7 @@ from typing import Any
 
 # Inside a version directory: TF Serving's own names, and the zoo's card beside its warm-up file.
 DEFAULT_SIGNATURE = "serving_default"
+ATTENTION_SIGNATURE = "attention"  # attention weights, for models with attention pooling
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"  # PredictionLog records TF Serving replays at load
 CARD_FILE = "model_card.json"
