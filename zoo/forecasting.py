@@ -76,7 +76,7 @@ class Sarima:
     order: tuple[int, int, int]
     seasonal_order: tuple[int, int, int, int]
     aic: float
-    candidates: int
+    candidates: int  # how many of the grid's candidates were fitted to choose it
 
     def forecast(self, values: np.ndarray, origins, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """(means, stds), each (origins, horizon), from each origin with the fitted parameters."""
@@ -92,6 +92,26 @@ class Sarima:
         return f"SARIMA({p},{d},{q})({P},{D},{Q})[{m}]"
 
 
+def sarima_candidates(train: np.ndarray, period: int, *, d: int, seasonal_d: int, max_order: int = 2):
+    """Yields a fitted `Sarima` for every p, q in 0..max_order and P, Q in 0..1 with the
+    differencing fixed (`fit_sarima`'s grid), skipping candidates statsmodels cannot fit."""
+    import warnings
+
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    train = np.asarray(train, np.float64)
+    for p, q, P, Q in itertools.product(range(max_order + 1), range(max_order + 1), (0, 1), (0, 1)):
+        seasonal = (P, seasonal_d, Q, period) if (P or Q or seasonal_d) else (0, 0, 0, 0)
+        with warnings.catch_warnings():  # convergence chatter from poor candidates; AIC judges them
+            warnings.simplefilter("ignore")
+            try:
+                results = SARIMAX(train, order=(p, d, q), seasonal_order=seasonal,
+                                  trend="c" if d + seasonal_d == 0 else None).fit(disp=False)
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+        yield Sarima(results, (p, d, q), (P, seasonal_d, Q, period), float(results.aic), 1)
+
+
 def fit_sarima(train: np.ndarray, period: int, *, d: int, seasonal_d: int, max_order: int = 2) -> Sarima:
     """Fits SARIMA(p, d, q)(P, D, Q)[period] on `train` for every p, q in 0..max_order and P, Q
     in 0..1 (differencing fixed: AIC does not compare models of differently differenced data)
@@ -102,24 +122,11 @@ def fit_sarima(train: np.ndarray, period: int, *, d: int, seasonal_d: int, max_o
         >>> model.describe()  # doctest: +SKIP
         'SARIMA(1,1,1)(0,1,1)[12]'
     """
-    import warnings
-
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-    train = np.asarray(train, np.float64)
     best, candidates = None, 0
-    for p, q, P, Q in itertools.product(range(max_order + 1), range(max_order + 1), (0, 1), (0, 1)):
-        seasonal = (P, seasonal_d, Q, period) if (P or Q or seasonal_d) else (0, 0, 0, 0)
-        with warnings.catch_warnings():  # convergence chatter from poor candidates; AIC judges them
-            warnings.simplefilter("ignore")
-            try:
-                results = SARIMAX(train, order=(p, d, q), seasonal_order=seasonal,
-                                  trend="c" if d + seasonal_d == 0 else None).fit(disp=False)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
+    for candidate in sarima_candidates(train, period, d=d, seasonal_d=seasonal_d, max_order=max_order):
         candidates += 1
-        if np.isfinite(results.aic) and (best is None or results.aic < best.aic):
-            best = Sarima(results, (p, d, q), (P, seasonal_d, Q, period), float(results.aic), 0)
+        if np.isfinite(candidate.aic) and (best is None or candidate.aic < best.aic):
+            best = candidate
     if best is None:
         raise RuntimeError(f"No SARIMA candidate could be fitted to the {len(train)} training steps.")
     best.candidates = candidates
@@ -162,7 +169,7 @@ def plot_attention(dates, values, origin: int, weights: np.ndarray, forecasts: d
         >>> plot_attention(series.dates, series.values, origin, weights, {"LSTM": (mean, std)},  # doctest: +SKIP
         ...                Path("attention.png"), title="CO2", units="ppm")
     """
-    plt, mdates = _pyplot()
+    plt, _ = _pyplot()
     weights = np.asarray(weights, np.float64)
     start = origin - len(weights)
     if start < 0:
@@ -176,7 +183,7 @@ def plot_attention(dates, values, origin: int, weights: np.ndarray, forecasts: d
     bottom.axhline(1.0 / len(weights), color="gray", linestyle=":", linewidth=1, label="uniform")
     bottom.set_ylabel("attention weight")
     bottom.legend(loc="upper left", fontsize=8)
-    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    _date_axis(bottom)
     _save(figure, path)
 
 
@@ -191,19 +198,25 @@ def _pyplot():
 
 
 def _draw_forecast(axes, dates, values, origin: int, start: int, forecasts, units: str) -> None:
-    _, mdates = _pyplot()
     times = np.array(dates, dtype="datetime64[D]")
     horizon = len(next(iter(forecasts.values()))[0])
     axes.plot(times[start:origin], values[start:origin], color="black", label="history")
-    axes.plot(times[origin:origin + horizon], values[origin:origin + horizon], color="black", linestyle="--",
-              label="truth")
+    truth = slice(max(start, origin - 1), origin + horizon)  # from the last known value: no gap
+    axes.plot(times[truth], values[truth], color="black", linestyle="--", label="truth")
     for (name, (mean, std)), color in zip(forecasts.items(), ("tab:blue", "tab:orange", "tab:green")):
         span = times[origin:origin + horizon]
         axes.plot(span, mean, color=color, label=name)
         axes.fill_between(span, mean - Z_95 * std, mean + Z_95 * std, color=color, alpha=0.2)
     axes.set_ylabel(units)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    _date_axis(axes)
     axes.legend(loc="upper left", fontsize=8)
+
+
+def _date_axis(axes) -> None:
+    _, mdates = _pyplot()
+    locator = mdates.AutoDateLocator()  # years, or months on short spans, each labelled once
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _save(figure, path: Path) -> None:

@@ -109,13 +109,25 @@ def windows(values: np.ndarray, history: int, horizon: int, *, part: tuple[int, 
         if not isinstance(value, int) or value < low:
             raise ValueError(f"`{key}` must be an integer >= {low}. Received: {key}={value!r}")
     start, stop = part
-    first = max(start, history)  # the first origin with a full history before it
-    origins = list(range(first, stop - horizon + 1, stride))
-    if not origins:
+    chosen = origins(part, history, horizon, stride)
+    if not chosen:
         raise ValueError(f"No window fits: part {part} of a series of {len(values)} steps has {stop - start} steps, "
                          f"and a window needs {history} steps of history before it and {horizon} targets inside "
                          "it. Use a shorter --set history=/horizon=.")
     values = np.asarray(values, np.float32)
-    x = np.stack([values[t - history:t] for t in origins])[..., None]
-    y = np.stack([values[t:t + horizon] for t in origins])
+    x = np.stack([values[t - history:t] for t in chosen])[..., None]
+    y = np.stack([values[t:t + horizon] for t in chosen])
     return x, y
+
+
+def origins(part: tuple[int, int], history: int, horizon: int, stride: int = 1) -> list[int]:
+    """The forecast origins (index of each window's first target) of `windows(..., part=part)`:
+    every `stride` steps from the first with `history` steps before it, while all `horizon`
+    targets stay inside `part` = (start, stop).
+
+    Example:
+        >>> origins((5, 10), history=3, horizon=2)
+        [5, 6, 7, 8]
+    """
+    start, stop = part
+    return list(range(max(start, history), stop - horizon + 1, stride))
