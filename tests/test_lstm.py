@@ -214,6 +214,9 @@ def test_attention_weights_are_a_distribution_over_the_unmasked_steps_only(tmp_p
     path = export_model(sequence, tmp_path, name="seq", input_name="sequence", warmup_inputs=series[:1])
     loaded = tf.saved_model.load(str(path))
     assert set(loaded.signatures) == {"serving_default", "attention"}
+    from zoo.export import read_card
+
+    assert read_card(path)["extra_signatures"] == {"attention": ["attention"]}  # so clients can find it
     served = loaded.signatures["attention"](sequence=tf.constant(series))["attention"].numpy()
     np.testing.assert_allclose(served, weights, atol=1e-6)
     with pytest.raises(ValueError, match="has no attention pooling layer.*attention_pooling=True"):

@@ -114,9 +114,10 @@ def export_model(model, export_dir: str | os.PathLike = "saved_models", *, name:
         extra = staging / ASSETS_EXTRA
         extra.mkdir()
         outputs = list(kind.sample_outputs if mc_samples else kind.outputs)
+        signatures = {**kind.extra_signatures, **_attention_signature(model)}
         full_card = {"name": name, "version": version, "head": kind.name, "outputs": outputs,
-                     **({"extra_signatures": {key: list(value) for key, value in kind.extra_signatures.items()}}
-                        if kind.extra_signatures else {}),
+                     **({"extra_signatures": {key: list(value) for key, value in signatures.items()}}
+                        if signatures else {}),
                      "mc_samples": mc_samples,
                      "target_scale": list(map(float, target_scale)) if target_scale else None,
                      "signature": {"name": DEFAULT_SIGNATURE, "input": input_name,
@@ -154,6 +155,13 @@ def _remove_abandoned_staging(parent: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         except (PermissionError, OverflowError):  # alive under another user / not a real pid
             pass
+
+
+def _attention_signature(model) -> dict[str, tuple[str, ...]]:
+    """{"attention": ("attention",)} for a model with one attention pooling layer, else {}."""
+    from zoo.layers import attention
+
+    return {ATTENTION_SIGNATURE: (ATTENTION_SIGNATURE,)} if attention.attention_layer(model) is not None else {}
 
 
 def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preprocessor, mc_samples=None,
@@ -200,7 +208,7 @@ def _write_saved_model(model, path: Path, head: heads.Head, input_spec, preproce
         archive.add_endpoint(DEFAULT_SIGNATURE, serve, input_signature=[input_spec])
     for name in head.extra_signatures:  # e.g. an ensemble's `members`
         archive.add_endpoint(name, extra(name), input_signature=[input_spec])
-    if attention.attention_layer(model) is not None:  # which steps a prediction drew on (one pass)
+    if _attention_signature(model):  # which steps a prediction drew on (one pass)
         weights = attention.attention_model(model)
         archive.track(weights)
 
