@@ -63,6 +63,8 @@ class RecipeData:
     `raw_input(x, y)` turns a dataset example into such an input when they differ (a dict of
     features into a vector). `target_scale=(loc, scale)`: regression targets were
     standardised for training; metrics and the export report loc + scale * prediction.
+    `evaluate(model, out_dir)` adds the task's own test metrics (and plots) to `metrics.json`,
+    e.g. a forecaster's scores on rolling origins beside its baselines'.
     """
 
     train: tf.data.Dataset
@@ -77,6 +79,7 @@ class RecipeData:
     raw_input: Callable | None = None
     target_scale: tuple[float, float] | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    evaluate: Callable | None = None
 
 
 @dataclasses.dataclass
@@ -287,6 +290,8 @@ class _Run:
         head = heads.get(heads.head_of(model))
         if mc_samples or head.predictive:
             metrics.update(_uncertainty_metrics(model, head, test, mc_samples or 1, self.out_dir, config, self.data))
+        if self.data.evaluate is not None:
+            metrics.update(self.data.evaluate(model, self.out_dir))
         history = report.read_history(self.out_dir / "history.csv")
         self._write_metrics(metrics, seconds, export=None)
         # Not on a non-chief worker (its files are thrown away), nor without a single epoch logged

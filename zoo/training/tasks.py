@@ -6,6 +6,8 @@ the same way); what differs between recipes is their config.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zoo import console
 
 tf = console.import_tensorflow()
@@ -227,3 +229,109 @@ def text_classification(config: RecipeConfig, *, vocab_size: int, sequence_lengt
         preprocess=tokenize, preprocessor=vectorizer,
         input_spec=tf.TensorSpec((None,), tf.string),
         metadata={"classes": list(label.names), "vocabulary_size": vectorizer.vocabulary_size()})
+
+
+def forecasting(config: RecipeConfig, *, history: int, horizon: int, stride: int = 1,
+                baselines: dict[str, Any] | None = None) -> RecipeData:
+    """A bundled time series (`zoo.data.windows`) as (history, horizon) windows: training
+    windows every `stride` steps with their targets in the training part, validation and test
+    windows at every origin whose targets lie in those parts (the test part's rolling origin).
+    A config with `score_part="validation"` is scored on the validation windows instead of
+    the test ones (everything test-labelled in the run then describes the validation part), so
+    settings can be chosen without looking at the test part.
+    Values are standardised with the training part's mean and std, in the pipeline and by a
+    layer exported in front of the model, and forecasts are mapped back (`target_scale`), so
+    the SavedModel takes a raw window and answers in the series' units.
+
+    `evaluate` scores the model's forecasts on the test origins (`zoo.forecasting.metrics`)
+    beside the seasonal-naive and, when `baselines` holds SARIMA settings (`d`,
+    `seasonal_d`, `max_order`), the seasonal-ARIMA forecasts from the same origins, writes
+    `forecast.png` and `baselines.json` (and, for a model with attention pooling,
+    `attention.png`: the weights behind the last forecast), and returns the scores for
+    `metrics.json`.
+
+    Example:
+        >>> data = forecasting(config, history=36, horizon=12)  # doctest: +SKIP
+        >>> data.model_config  # doctest: +SKIP
+        {'input_shape': (36, 1), 'num_outputs': 12}
+    """
+    import json
+
+    import keras
+    import numpy as np
+
+    from zoo import forecasting as scores
+    from zoo import heads, uncertainty
+    from zoo.data import windows as series_windows
+    from zoo.layers import attention
+
+    series = series_windows.load_series(config.dataset, data_dir=config.data_dir)
+    scaler = series_windows.Standardizer.fit(series.part("train"))
+    cut = {name: series_windows.windows(series.values, history, horizon, part=series.parts[name],
+                                        stride=stride if name == "train" else 1)
+           for name in series_windows.SPLITS}
+    standardize = keras.layers.Normalization(axis=None, mean=scaler.mean, variance=scaler.std ** 2,
+                                             name="standardize")
+    standardize.build((None, history, 1))  # set mean and variance now: the export tracks a built layer
+
+    def preprocess(x, y):  # what `standardize` does in the export, as plain arithmetic in tf.data
+        return (x - scaler.mean) / scaler.std, (y - scaler.mean) / scaler.std
+
+    def as_dataset(name):
+        return tf.data.Dataset.from_tensor_slices(cut[name])
+
+    scored = getattr(config, "score_part", "test")
+    if scored not in ("test", "validation"):
+        raise ValueError(f"`score_part` must be 'test' or 'validation' (to choose settings without looking at the "
+                         f"test part). Received: score_part={scored!r}")
+    origins = series_windows.origins(series.parts[scored], history, horizon)
+    train_part = series.parts["train"]
+
+    def evaluate(model, out_dir):
+        x, truth = cut[scored]
+        samples = getattr(config, "mc_samples", None) or 1
+        result = uncertainty.predict_with_uncertainty(model, scaler(x), samples, head=heads.head_of(model))
+        if result.std is None:
+            raise ValueError(f"Forecasts need a std per step: model {config.model!r} outputs "
+                             f"{heads.head_of(model)!r}. Use --set distribution=normal or mc_dropout=true.")
+        forecasts = {config.model: (scaler.inverse(result.mean), result.std * scaler.std),
+                     "seasonal naive": scores.seasonal_naive(series.values, origins, horizon, series.period,
+                                                             train_part)}
+        chosen = {}
+        if baselines is not None:
+            sarima = scores.fit_sarima(series.part("train"), series.period, d=baselines["d"],
+                                       seasonal_d=baselines["seasonal_d"], max_order=baselines["max_order"])
+            forecasts["SARIMA"] = sarima.forecast(series.values, origins, horizon)
+            chosen = {"sarima": sarima.describe(), "sarima_aic": sarima.aic, "sarima_candidates": sarima.candidates}
+        scale = scores.mase_scale(series.part("train"), series.period)
+        table = {name: scores.metrics(mean, std, truth, scale) for name, (mean, std) in forecasts.items()}
+        (out_dir / "baselines.json").write_text(json.dumps(
+            {"origins": [series.dates[o] for o in (origins[0], origins[-1])], "count": len(origins),
+             "horizon": horizon, "mase_scale": scale, **chosen, "scores": table}, indent=2) + "\n")
+        scores.plot_forecast(series.dates, series.values, origins[-1],
+                             {name: (mean[-1], std[-1]) for name, (mean, std) in forecasts.items()},
+                             out_dir / "forecast.png", units=series.units, context=4 * horizon,
+                             title=f"{config.model} on {config.dataset}: {horizon} steps from "
+                                   f"{series.dates[origins[-1]]}")
+        if attention.attention_layer(model) is not None:  # which steps of the window the last forecast drew on
+            last = np.repeat(scaler(x[-1:]), samples, axis=0)  # MC dropout reaches the LSTM: average its passes
+            weights = keras.ops.convert_to_numpy(attention.attention_model(model)(last, training=False)).mean(0)
+            scores.plot_attention(series.dates, series.values, origins[-1], weights,
+                                  {config.model: (forecasts[config.model][0][-1], forecasts[config.model][1][-1])},
+                                  out_dir / "attention.png", units=series.units,
+                                  title=f"{config.model} on {config.dataset}: the window its forecast from "
+                                        f"{series.dates[origins[-1]]} attended to")
+        found = dict(table[config.model])
+        for name, key in (("seasonal naive", "seasonal_naive"), ("SARIMA", "sarima")):
+            found.update({f"{key}_{metric}": value for metric, value in table.get(name, {}).items()})
+        return found
+
+    return RecipeData(
+        train=as_dataset("train"), validation=as_dataset("validation"), test=as_dataset(scored),
+        input_name="window", model_config={"input_shape": (history, 1), "num_outputs": horizon},
+        preprocess=preprocess, preprocessor=standardize, input_spec=tf.TensorSpec((None, history, 1), tf.float32),
+        target_scale=(scaler.mean, scaler.std), evaluate=evaluate,
+        metadata={"series": config.dataset, "units": series.units, "frequency": series.frequency,
+                  "period": series.period, "history": history, "horizon": horizon,
+                  "splits": {name: [series.dates[a], series.dates[b - 1]] for name, (a, b) in series.parts.items()},
+                  "standardize": {"mean": scaler.mean, "std": scaler.std}})
