@@ -5,8 +5,17 @@
 
 Text is tokenised by a `TextVectorization` layer adapted on the training reviews (the
 `vocab_size` most frequent words, each review cut or padded to `sequence_length` tokens).
-The export includes that layer, so the SavedModel takes raw review strings. Bidirectional
-LSTMs reach about 85-88% test accuracy on IMDB in a few epochs.
+The export includes that layer, so the SavedModel takes raw review strings; its `attention`
+signature gives each token's attention weight (zoo.layers.attention).
+
+Not measured here: IMDB is a download, and no well-kept package bundles a real text corpus
+for offline use (scikit-learn's 20 newsgroups, NLTK's corpora and Keras' `imdb` are all
+downloads), so the recipe's tests run on TFDS' mocked data only. The figure it aims at is
+published: keras.io's "Bidirectional LSTM on IMDB" example (two stacked BiLSTM(64) on 20,000
+words and 200 tokens; this recipe's model is one BiLSTM(64) with attention pooling on the same
+input, trained 3 epochs) reports 87.8% validation accuracy after 10 epochs
+(https://huggingface.co/keras-io/bidirectional-lstm-imdb); Maas et al. 2011, who built the
+dataset, reached 88.9% with their word vectors.
 """
 
 from __future__ import annotations
