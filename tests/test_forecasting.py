@@ -10,6 +10,7 @@ import statsmodels.api as sm
 import zoo
 from zoo import data, forecasting
 from zoo.data import windows as series_windows
+from zoo.data.loading import UnknownDatasetError
 from zoo.data.time_series import SOURCES
 
 
@@ -70,11 +71,13 @@ def test_windows_never_look_ahead(data_dir):
     np.testing.assert_array_equal(y[-1], series.values[-horizon:])
 
 
-def test_windows_refuse_what_cannot_fit():
+def test_windows_refuse_what_cannot_fit_and_datasets_that_are_no_series():
     with pytest.raises(ValueError, match=r"No window fits: part \(5, 8\).*3 steps.*Use a shorter"):
         series_windows.windows(np.arange(8.0), history=2, horizon=4, part=(5, 8))
     with pytest.raises(ValueError, match="`horizon` must be an integer >= 1. Received: horizon=0"):
         series_windows.windows(np.arange(8.0), history=2, horizon=0, part=(0, 8))
+    with pytest.raises(UnknownDatasetError, match="'digits' is not a bundled time series.*co2, sunspots"):
+        series_windows.load_series("digits")  # refused before anything loads
 
 
 def test_seasonal_naive_and_mase_by_hand():

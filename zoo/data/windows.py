@@ -45,15 +45,20 @@ def load_series(name: str, *, data_dir: str | None = None) -> Series:
     """Reads every split of TFDS time series `name` (one example per step, supervised as
     (date, value); the bundled `co2` and `sunspots`) and joins them in time order.
 
-    Raises ValueError when the splits overlap or a split's dates are not ascending.
+    Raises UnknownDatasetError (a ValueError) for a name that is not a bundled series, and
+    ValueError when the splits overlap or a split's dates are not ascending.
 
     Example:
         >>> series = load_series("sunspots")  # doctest: +SKIP
         >>> series.parts, series.period  # doctest: +SKIP
         ({'train': (0, 249), 'validation': (249, 279), 'test': (279, 309)}, 11)
     """
-    from zoo.data.loading import load
+    from zoo.data.loading import UnknownDatasetError, load
+    from zoo.data.time_series import SOURCES
 
+    if name not in SOURCES:  # before any loading: other datasets have no dated steps to window
+        raise UnknownDatasetError(f"{name!r} is not a bundled time series: forecasting reads one of "
+                                  f"{', '.join(SOURCES)} (e.g. --dataset sunspots). Received: dataset={name!r}")
     datasets, info = load(name, list(SPLITS), data_dir=data_dir)
     dates, values, parts = [], [], {}
     for split, dataset in zip(SPLITS, datasets):
