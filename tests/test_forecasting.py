@@ -156,3 +156,21 @@ def test_a_forecaster_with_attention_shows_and_serves_the_steps_it_used(tmp_path
     weights = loaded.signatures["attention"](window=window)["attention"].numpy()
     assert weights.shape == (1, 36) and np.all(weights > 0.0)
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+
+    # `zoo predict` with one raw window saved as .npy (no batch axis): a forecast per month, then
+    # the attention signature's weights, through a real server.
+    import re
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "window.npy", series.values[-48:-12, None])
+    for signature, expected in ((None, r"lstm_forecast_co2: example 0: (3\d\d\.\d ± [\d.]+, ){11}3\d\d\.\d ± [\d.]+ "
+                                       r"\(mean ± std per output\)\n"),
+                                ("attention", r"lstm_forecast_co2: example 0: attention( [\d.e+-]+){36}\n")):
+        done = subprocess.run([sys.executable, "-m", "zoo", "predict", "lstm_forecast_co2", "window.npy",
+                               "--model-base-path", str(result.export_path.parents[1]),
+                               *(["--signature", signature] if signature else [])],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert re.fullmatch(expected, done.stdout), done.stdout
+        assert "one example of shape (36, 1): sent as a batch of 1" in done.stderr

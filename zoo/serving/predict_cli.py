@@ -9,10 +9,11 @@ answer readably.
 With no input file it sends the export's first TF Serving warm-up example (a real test
 input the recipe stored in `assets.extra/`), so a freshly trained model can be tried at once.
 A JSON file is sent as is (a full TF Serving request body, `inputs` or `instances`); a .npy
-array as `inputs`. An image in any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP) is
-made into what the served signature declares: grayscale or RGB, padded to its aspect ratio
-and resized, and inverted when the model was trained on light-on-dark images and this one is
-dark-on-light (a digit drawn in black on white, for MNIST models); each change is reported.
+array as `inputs`, given a batch axis when it holds one example (the signature's shape). An
+image in any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP) is made into what the
+served signature declares: grayscale or RGB, padded to its aspect ratio and resized, and
+inverted when the model was trained on light-on-dark images and this one is dark-on-light (a
+digit drawn in black on white, for MNIST models); each change is reported.
 """
 
 from __future__ import annotations
@@ -121,7 +122,11 @@ def _request_body(args, signature: Signature, export_dir: Path | None) -> tuple[
             except (ValueError, UnicodeDecodeError) as error:
                 raise ValueError(f"{str(path)!r} is not a JSON request ({error}).") from None
         elif path.suffix.lower() == ".npy":
-            body["inputs"] = np.load(path, allow_pickle=False).tolist()
+            array = np.load(path, allow_pickle=False)
+            if _is_one_example(array.shape, signature.input_shape):  # e.g. one forecast window, (36, 1)
+                array = array[None]
+                notes.append(f"one example of shape {tuple(array.shape[1:])}: sent as a batch of 1")
+            body["inputs"] = array.tolist()
         else:
             from zoo.serving.images import read_image
 
@@ -134,6 +139,13 @@ def _request_body(args, signature: Signature, export_dir: Path | None) -> tuple[
     if args.signature:
         body["signature_name"] = args.signature
     return body, notes
+
+
+def _is_one_example(shape: tuple[int, ...], example: tuple[int | None, ...] | None) -> bool:
+    """Whether an array of `shape` is one example of the signature (its shape without the
+    batch axis), rather than a batch of them."""
+    return example is not None and len(shape) == len(example) and all(
+        want is None or want == got for got, want in zip(shape, example))
 
 
 def _remote(url: str, args, base: Path | None = None):
@@ -217,7 +229,8 @@ def _columns(answer: dict, names: list[str]) -> dict | None:
 
 def describe_answer(model: str, answer: dict, signature: Signature | None = None) -> str:
     """A readable summary, the same for every request format: each example's class with its
-    top probabilities when the model classifies, mean ± std when it regresses.
+    top probabilities when the model classifies, mean ± std (per output) when it regresses,
+    each output's values otherwise.
 
     Example:
         >>> describe_answer("lenet", {"outputs": {"classes": [7], "probabilities": [[0.0] * 7 + [1.0, 0.0, 0.0]]}})
@@ -242,8 +255,18 @@ def describe_answer(model: str, answer: dict, signature: Signature | None = None
             lines.append(line)
         return "\n".join(lines)
     if outputs is not None and "mean" in outputs and "std" in outputs:
-        return "\n".join(f"{model}: example {i}: {np.ravel(m)[0]:.4g} ± {np.ravel(s)[0]:.4g} (std)"
-                         for i, (m, s) in enumerate(zip(outputs["mean"], outputs["std"])))
+        lines = []
+        for i, (mean, std) in enumerate(zip(outputs["mean"], outputs["std"])):
+            pairs = [f"{m:.4g} ± {s:.4g}" for m, s in zip(np.ravel(mean), np.ravel(std))]
+            shown = pairs[0] + " (std)" if len(pairs) == 1 else ", ".join(pairs) + " (mean ± std per output)"
+            lines.append(f"{model}: example {i}: {shown}")
+        return "\n".join(lines)
+    if outputs is not None:  # another signature, e.g. `attention`: each output's values, one line each
+        def shown(values) -> str:
+            return " ".join(f"{v:.4g}" if isinstance(v, (int, float)) else str(v) for v in np.ravel(values).tolist())
+
+        return "\n".join(f"{model}: example {i}: {name} {shown(values[i])}"
+                         for name, values in sorted(outputs.items()) for i in range(len(values)))
     return json.dumps(answer, indent=1)
 
 
