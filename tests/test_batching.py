@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -49,6 +50,37 @@ def test_requests_submitted_in_one_pass_of_the_event_loop_become_one_batch():
     assert model.batches == [15]  # 10 requests, 15 rows, one call: no waiting for the timeout either
     for i, answer in enumerate(answers):
         np.testing.assert_array_equal(answer["y"], np.full((1 + i % 2, 3), 2 * i, np.float32))
+
+
+def test_a_lone_request_runs_at_once_instead_of_waiting_out_the_timeout():
+    """Nothing else is on its way, so nothing can join the batch: the timeout (a minute here)
+    is not waited out, for a thread's request or an event loop's."""
+    model = Model()
+    batcher = Batcher(model, BatchingOptions(max_batch_size=32, batch_timeout_s=60))
+    began = time.monotonic()
+    assert float(batcher.submit(_inputs(1)).result(timeout=30)["y"][0, 0]) == 2.0
+
+    async def main():
+        return await batcher.submit(_inputs(2), asyncio.get_running_loop())
+
+    assert float(asyncio.run(main())["y"][0, 0]) == 4.0
+    assert time.monotonic() - began < 10, "a lone request waited for the batch timeout"
+    batcher.close()
+    assert model.batches == [1, 1]
+
+
+def test_requests_arriving_while_the_model_runs_form_the_next_batch():
+    """Under load batches grow by themselves: what queues during one call is the next batch."""
+    model = Model()
+    model.gate.clear()
+    batcher = Batcher(model, BatchingOptions(max_batch_size=32, batch_timeout_s=0))
+    first = batcher.submit(_inputs(0))
+    assert model.entered.wait(30)  # the worker runs request 0 alone: nothing else was queued
+    later = [batcher.submit(_inputs(i)) for i in range(1, 6)]
+    model.gate.set()
+    assert [float(f.result(timeout=30)["y"][0, 0]) for f in [first, *later]] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    batcher.close()
+    assert model.batches == [1, 5]
 
 
 def test_a_batch_never_exceeds_the_maximum_and_requests_keep_their_order():
