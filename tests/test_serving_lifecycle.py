@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import keras
@@ -47,6 +48,44 @@ def test_a_busy_port_is_reported_before_anything_is_announced(base, api, flag):
     assert f"The {api} port 127.0.0.1:{busy} is in use" in result.stderr and f"Pick another with {flag}" in result.stderr
     assert "Serving models" not in result.stdout and "Server stopped" not in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def _tcp_sockets(pid: int, port: int, state: str) -> int:
+    """How many TCP sockets on local `port` in `state` ("01" established, "0A" listening)
+    process `pid` holds (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(int(row[1].split(":")[1], 16) == port and row[3] == state and row[9] in inodes for row in rows)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_workers_share_the_connections_and_a_second_server_cannot_take_their_port(base):
+    """Each worker listens on its own SO_REUSEPORT socket, so 32 connections land on both (on
+    one shared socket one worker took up to 31 of them); the port is still busy to anyone else."""
+    with running_server(base, "--workers", "2", "--port", "0") as (client, process):
+        workers = _worker_processes(process.pid)
+        _wait(lambda: sum(_tcp_sockets(pid, client.port, "0A") for pid in workers) == 2, 120, "both workers to listen")
+        connections = [socket.create_connection(("127.0.0.1", client.port), timeout=10) for _ in range(32)]
+        try:
+            _wait(lambda: sum(_tcp_sockets(pid, client.port, "01") for pid in workers) == 32, 30, "32 accepted connections")
+            shares = sorted(_tcp_sockets(pid, client.port, "01") for pid in workers)
+            assert shares[0] >= 6, f"connections per worker: {shares}"  # hashing: P(fewer than 6 of 32) ~ 6e-5
+        finally:
+            for connection in connections:
+                connection.close()
+        result = _zoo_serve(base, "--workers", "2", "--rest-api-port", str(client.port), "--port", "0")
+        assert result.returncode == 2 and f"The REST port 127.0.0.1:{client.port} is in use" in result.stderr, result
+        with socket.socket() as probe, pytest.raises(OSError):
+            probe.bind(("127.0.0.1", client.port))
+        status, _ = client.get("/v1/models/lenet")  # and the server goes on answering
+        assert status == 200
 
 
 @pytest.mark.parametrize("when", ["serving", "starting"])

@@ -209,18 +209,50 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bind_rest(args: argparse.Namespace) -> socket.socket:
-    """The REST listening socket, bound now: a busy port is reported before models load."""
+    """The REST listening socket, bound now: a busy port is reported before models load.
+
+    With `--workers N` on Linux each worker process listens on a socket of its own on this
+    port (SO_REUSEPORT), and the kernel spreads new connections over them by their addresses:
+    on one shared socket, whichever worker woke first accepted a burst of connections (23 of
+    32, or 31), leaving the other process idle half the time.
+    """
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not SO_REUSEPORT: a busy port must fail
+    spread = args.workers > 1 and sys.platform.startswith("linux")
+    sock = _ReusePortSocket(family, socket.SOCK_STREAM) if spread else socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.bind((args.host, args.rest_api_port))
+        # A socket without SO_REUSEPORT first: it fails on a busy port, also one that another
+        # `--workers` server holds with SO_REUSEPORT, which would otherwise share it silently.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, args.rest_api_port))
+            address = probe.getsockname()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if spread:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # holds the port for the workers
+        sock.bind(address)
     except OSError as error:
         sock.close()
         reason = "is in use (another server?)" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
         raise OSError(f"The REST port {args.host}:{args.rest_api_port} {reason}. Pick another with "
                       "--rest-api-port.") from None
-    sock.set_inheritable(True)  # `--workers` processes serve on it too
+    sock.set_inheritable(True)  # `--workers` processes serve on it too (or on their own, above)
+    return sock
+
+
+class _ReusePortSocket(socket.socket):
+    """The supervisor's REST socket with `--workers` on Linux. It is never listened on: uvicorn
+    pickles it into each worker process it starts (or restarts), and unpickling binds that
+    worker a socket of its own on the same address with SO_REUSEPORT."""
+
+    def __reduce__(self):
+        return _reuse_port, (self.family, self.getsockname())
+
+
+def _reuse_port(family: int, address) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
     return sock
 
 
