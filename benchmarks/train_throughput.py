@@ -9,7 +9,10 @@ For each model, side by side in one run, in alternating order, median of `--repe
   (b) numpy    the same Keras model fed NumPy arrays with `model.fit` defaults (batch 32),
                as short tutorials do;
   (c) torch    an equivalent PyTorch CPU loop: same layers and sizes, Adam, cross-entropy,
-               a DataLoader over tensors at the recipe's batch size.
+               a DataLoader over tensors at the recipe's batch size;
+  (d) torch.compile  the same loop with the model wrapped in `torch.compile` (TorchInductor,
+               which compiles C++ for the CPU with the machine's compiler; the warm-up epoch
+               takes the compilation).
 Throughput is training examples per second over one epoch, after a warm-up epoch (graph
 tracing and allocation are not counted). Data: the bundled digits in MNIST's 28x28 format,
 repeated to `--examples` images. `--sweep` also times other recipe settings (batch size,
@@ -83,7 +86,7 @@ def keras_runner(model_name: str, images, labels, *, pipeline: bool, batch_size=
     return epoch
 
 
-def torch_runner(model_name: str, images, labels, *, batch_size: int):
+def torch_runner(model_name: str, images, labels, *, batch_size: int, compile: bool = False):
     import torch
     from torch import nn
 
@@ -140,6 +143,8 @@ def torch_runner(model_name: str, images, labels, *, batch_size: int):
                                          batch_size=batch_size, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
+    if compile:
+        model = torch.compile(model)
 
     def epoch():
         start = time.perf_counter()
@@ -172,10 +177,18 @@ def main() -> None:
                    f"{config.steps_per_execution}": keras_runner(model_name, images, labels, pipeline=True, **settings),
                    "(b) numpy: model.fit(x, y) defaults, batch 32": keras_runner(model_name, images, labels, pipeline=False)}
         try:
-            runners[f"(c) torch {__import__('torch').__version__} CPU loop, batch {config.batch_size}"] = torch_runner(
-                model_name, images, labels, batch_size=config.batch_size)
+            import torch
         except ImportError:
-            print("  (PyTorch not installed: pip install -e '.[bench]' for column (c))")
+            print("  (PyTorch not installed: pip install -e '.[bench]' for (c) and (d))")
+        else:
+            runners[f"(c) torch {torch.__version__} CPU loop, batch {config.batch_size}"] = torch_runner(
+                model_name, images, labels, batch_size=config.batch_size)
+            try:
+                runners[f"(d) torch.compile, batch {config.batch_size}"] = torch_runner(
+                    model_name, images, labels, batch_size=config.batch_size, compile=True)
+            except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler: report it, time the rest
+                print(f"  (torch.compile failed on this machine, (d) left out: {type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''})")
         if args.sweep:
             for batch in (64, 128, 256):
                 for spe in (1, 16, 64):
