@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
                         help="with batching: most examples per model call (default 32)")
     parser.add_argument("--batch-timeout-micros", type=int, default=2000, metavar="US",
-                        help="with batching: how long a batch waits to fill (default 2000 us, as TF Serving's examples)")
+                        help="with batching: the longest a batch waits for requests already on their way (default 2000 us, "
+                             "as TF Serving's examples); with none coming it runs at once")
     parser.add_argument("--max-enqueued-requests", type=int, default=1024, metavar="N",
                         help="predict requests in flight at once (REST and gRPC each, batching on or off); "
                              "beyond it requests get 429 / RESOURCE_EXHAUSTED (default 1024)")
