@@ -102,6 +102,17 @@ def test_evaluation_pipelines_keep_the_order_and_never_augment():
     assert all(float(tf.reduce_max(x)) == 0.0 for x, _ in trained)
 
 
+def test_pipelines_run_without_the_autotuning_thread_whose_teardown_stalled_every_epoch():
+    """`fit` makes a new iterator every epoch; destroying one whose pipeline autotunes waited
+    for tf.data's autotuning thread to wake, seconds at a time (TensorFlow 2.21; the speed is
+    measured by benchmarks/train_throughput.py). Parallel map and prefetch still run."""
+    examples = tf.data.Dataset.from_tensor_slices((np.zeros((64, 1), np.float32), np.arange(64)))
+    for training in (True, False):
+        batches = data.pipeline(examples, batch_size=8, training=training, seed=0, preprocess=lambda x, y: (x, y))
+        assert batches.options().autotune.enabled is False
+        assert sorted(sum(([int(v) for v in y] for _, y in batches), [])) == list(range(64))
+
+
 def _counting_preprocess():
     """A pass-through `preprocess` and the variable counting the examples it has seen."""
     calls = tf.Variable(0)

@@ -5,7 +5,8 @@ epoch; filled before the pipeline is returned, see `_fill_cache`) → `shuffle` 
 so each epoch gets a new order; seeded) → `batch` at the *global* batch size (a
 `tf.distribute` strategy splits each batch across replicas when the dataset is passed to
 `fit`) → optional per-batch `augment` (after the cache, so every epoch sees new distortions)
-→ `prefetch(AUTOTUNE)` (the next batch is made while the model trains).
+→ `prefetch(AUTOTUNE)` (the next batch is made while the model trains). Without tf.data's
+autotuning thread (see `pipeline`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def pipeline(dataset: tf.data.Dataset, *, batch_size: int, training: bool,
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
     options = tf.data.Options()
     options.deterministic = True  # parallel map keeps the input order: runs are repeatable
+    # No autotuning thread. `fit` makes a new iterator every epoch, and in TensorFlow 2.21
+    # destroying the old one waits for that thread to wake from its sleep, which doubles every
+    # optimisation round: LeNet's 3 s MNIST epochs stalled 2-2.4 s at every other start with
+    # both cores idle (half the throughput in benchmarks/train_throughput.py), and longer epochs
+    # sleep longer. AUTOTUNE parallelism and prefetching still apply, at fixed defaults: a
+    # CPU-bound parallel map ran exactly as fast without the thread on this machine.
+    options.autotune.enabled = False
     dataset = dataset.with_options(options)
     if preprocess is not None:
         dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
