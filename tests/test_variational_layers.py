@@ -84,10 +84,33 @@ def test_flipout_signs_are_true_plus_or_minus_ones_per_example():
     x = np.ones((256, 1), "float32")
     layer(x)
     layer.kernel_loc.assign(np.zeros((1, 1), "float32"))
-    out = layer(x).numpy()[:, 0]
+    out = layer(x, training=True).numpy()[:, 0]  # Flipout is the training path
     assert np.allclose(np.abs(out), np.abs(out[0]), rtol=1e-6) and abs(out[0]) > 0
     positive = np.mean(out > 0)
     assert 0.4 < positive < 0.6  # both signs, about half each
+
+
+@pytest.mark.parametrize("cls", [DenseFlipout, Conv2DFlipout])
+def test_flipout_layers_predict_with_one_weight_sample_of_the_same_distribution(cls):
+    """At prediction a Flipout layer draws one weight sample per call (one convolution, not
+    two): the examples of a call share it, and each example's output has the distribution
+    Flipout gives it in training (the mean and the std over many calls agree)."""
+    x = _inputs(cls, batch=1)
+    layer = _layer(cls, posterior_std_init=0.3, seed=4)
+    layer(x)
+    repeated = np.repeat(x, 8, axis=0)
+    predicted, trained = layer(repeated).numpy(), layer(repeated, training=True).numpy()
+    assert np.allclose(predicted, predicted[:1], atol=0) and not np.allclose(trained, trained[:1])
+
+    @tf.function
+    def draws(training):  # the one example's output in 3,000 calls (Flipout draws one eps per call)
+        return tf.map_fn(lambda _: layer(x, training=training)[0], tf.range(3000), fn_output_signature=tf.float32)
+
+    at_prediction, in_training = draws(False).numpy(), draws(True).numpy()
+    std = in_training.std(axis=0)
+    # Standard errors with 3,000 draws: mean std/55, std about std/77; 5 of them at most.
+    assert np.all(np.abs(at_prediction.mean(axis=0) - in_training.mean(axis=0)) < 5 * std * np.sqrt(2 / 3000))
+    np.testing.assert_allclose(at_prediction.std(axis=0), std, rtol=0.1)
 
 
 @pytest.mark.parametrize("cls", ALL)

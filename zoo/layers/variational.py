@@ -14,8 +14,13 @@ so that the summed loss is the negative ELBO per example. Under a `tf.distribute
 Keras divides added losses by the number of replicas, so the KL counts once per global step.
 
 - `*Reparameterization`: one weight sample per call, w = loc + std * eps (Kingma & Welling).
-- `*Flipout`: one perturbation per call, decorrelated per example by ±1 signs on inputs and
-  outputs (Wen et al. 2018), which gives lower-variance gradients for the same cost.
+- `*Flipout`: in training, one perturbation per call, decorrelated per example by ±1 signs on
+  inputs and outputs (Wen et al. 2018), which gives lower-variance gradients. At prediction
+  (`training` false) one weight sample per call, as `*Reparameterization`: each example's
+  output has the same distribution (the perturbation is symmetric, so the signs do not change
+  it), for one convolution or matmul instead of Flipout's two plus its signs, about a third of
+  the cost here (`benchmarks/mc_prediction.py`). The examples of one call then share a draw;
+  `predict_with_uncertainty` makes every sample a call of its own.
 - `LSTMFlipout`: Flipout on an LSTM's input and recurrent kernels, the signs drawn once per
   sequence, so each sequence runs with one weight sample at every time step.
 
@@ -189,7 +194,8 @@ class DenseReparameterization(_Dense):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class DenseFlipout(_Dense):
-    """Dense layer with a Normal posterior over its kernel, sampled with Flipout.
+    """Dense layer with a Normal posterior over its kernel, sampled with Flipout in training
+    and by one weight sample per call at prediction (see the module's docstring).
 
     Same arguments as `DenseReparameterization`.
 
@@ -198,7 +204,9 @@ class DenseFlipout(_Dense):
         TensorShape([2, 3])
     """
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        if not training:  # one weight sample: the same distribution per example, half the work
+            return self._finish(tf.matmul(inputs, self._sample("kernel", 0)))
         loc, std = self.kernel_loc, tf.nn.softplus(self.kernel_rho)
         eps = tf.random.stateless_normal(tf.shape(loc), seed=self._seed(0), dtype=loc.dtype)
         shape_in = tf.shape(inputs)
@@ -256,14 +264,17 @@ class Conv2DReparameterization(_Conv2D):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv2DFlipout(_Conv2D):
-    """2-D convolution with a Normal posterior over its kernel, sampled with Flipout.
+    """2-D convolution with a Normal posterior over its kernel, sampled with Flipout in
+    training and by one weight sample per call at prediction (see the module's docstring).
 
     Example:
         >>> Conv2DFlipout(4, 3)(np.ones((2, 8, 8, 1), "float32")).shape  # doctest: +SKIP
         TensorShape([2, 6, 6, 4])
     """
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        if not training:  # one weight sample: the same distribution per example, half the work
+            return self._finish(self._conv(inputs, self._sample("kernel", 0)))
         loc, std = self.kernel_loc, tf.nn.softplus(self.kernel_rho)
         eps = tf.random.stateless_normal(tf.shape(loc), seed=self._seed(0), dtype=loc.dtype)
         outputs = self._conv(inputs, loc)
