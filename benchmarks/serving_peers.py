@@ -40,7 +40,8 @@ def load_signature(export: str):
 def rows(outputs) -> list[dict]:
     """A batch's outputs (name -> array) as TF Serving's row format: one dict per example."""
     arrays = {name: value.numpy() for name, value in outputs.items()}
-    return [{name: array[i].tolist() for name, array in arrays.items()} for i in range(len(next(iter(arrays.values()))))]
+    count = len(next(iter(arrays.values())))
+    return [{name: array[i].tolist() for name, array in arrays.items()} for i in range(count)]
 
 
 try:

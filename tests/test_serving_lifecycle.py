@@ -74,7 +74,8 @@ def test_workers_share_the_connections_and_a_second_server_cannot_take_their_por
         _wait(lambda: sum(_tcp_sockets(pid, client.port, "0A") for pid in workers) == 2, 120, "both workers to listen")
         connections = [socket.create_connection(("127.0.0.1", client.port), timeout=10) for _ in range(32)]
         try:
-            _wait(lambda: sum(_tcp_sockets(pid, client.port, "01") for pid in workers) == 32, 30, "32 accepted connections")
+            _wait(lambda: sum(_tcp_sockets(pid, client.port, "01") for pid in workers) == 32, 30,
+                  "32 accepted connections")
             shares = sorted(_tcp_sockets(pid, client.port, "01") for pid in workers)
             assert shares[0] >= 6, f"connections per worker: {shares}"  # hashing: P(fewer than 6 of 32) ~ 6e-5
         finally:

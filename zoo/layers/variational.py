@@ -19,8 +19,9 @@ Keras divides added losses by the number of replicas, so the KL counts once per 
   (`training` false) one weight sample per call, as `*Reparameterization`: each example's
   output has the same distribution (the perturbation is symmetric, so the signs do not change
   it), for one convolution or matmul instead of Flipout's two plus its signs: 32 samples of
-  `bayesian_lenet` took 0.166 s instead of 0.380 s (`benchmarks/mc_prediction.py`). The examples of one call then share a draw;
-  `predict_with_uncertainty` makes every sample a call of its own.
+  `bayesian_lenet` took 0.166 s instead of 0.380 s (`benchmarks/mc_prediction.py`). The
+  examples of one call then share a draw; `predict_with_uncertainty` makes every sample a
+  call of its own.
 - `LSTMFlipout`: Flipout on an LSTM's input and recurrent kernels, the signs drawn once per
   sequence, so each sequence runs with one weight sample at every time step.
 

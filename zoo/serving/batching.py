@@ -7,10 +7,10 @@ request its rows. It waits for more (at most `batch_timeout_s`, until `max_batch
 examples) only while requests already submitted are still on their way to it; with none, the
 batch runs at once. So a lone request is never held for the timeout (TF Serving waits it out:
 at concurrency 1 that cost 76% of the throughput here), and under load batches grow by
-themselves from the requests that arrive while the model runs the previous one. Callers on an asyncio event loop pass it and get an asyncio future; a
-batch's answers reach that loop in one call (one wake-up per batch, not per request). A full
-queue refuses new requests at once (`ResourceExhausted`: HTTP 429,
-gRPC RESOURCE_EXHAUSTED) rather than letting memory grow.
+themselves from the requests that arrive while the model runs the previous one. Callers on
+an asyncio event loop pass it and get an asyncio future; a batch's answers reach that loop
+in one call (one wake-up per batch, not per request). A full queue refuses new requests at
+once (`ResourceExhausted`: HTTP 429, gRPC RESOURCE_EXHAUSTED) rather than letting memory grow.
 
 Example:
     >>> batcher = Batcher(function, BatchingOptions(max_batch_size=32))  # doctest: +SKIP

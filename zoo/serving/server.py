@@ -63,8 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
                         help="with batching: most examples per model call (default 32)")
     parser.add_argument("--batch-timeout-micros", type=int, default=2000, metavar="US",
-                        help="with batching: the longest a batch waits for requests already on their way (default 2000 us, "
-                             "as TF Serving's examples); with none coming it runs at once")
+                        help="with batching: the longest a batch waits for requests already on their way "
+                             "(default 2000 us, as TF Serving's examples); with none coming it runs at once")
     parser.add_argument("--max-enqueued-requests", type=int, default=1024, metavar="N",
                         help="predict requests in flight at once (REST and gRPC each, batching on or off); "
                              "beyond it requests get 429 / RESOURCE_EXHAUSTED (default 1024)")
@@ -218,8 +218,6 @@ def _bind_rest(args: argparse.Namespace) -> socket.socket:
     32, or 31), leaving the other process idle half the time.
     """
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    spread = args.workers > 1 and sys.platform.startswith("linux")
-    sock = _ReusePortSocket(family, socket.SOCK_STREAM) if spread else socket.socket(family, socket.SOCK_STREAM)
     try:
         # A socket without SO_REUSEPORT first: it fails on a busy port, also one that another
         # `--workers` server holds with SO_REUSEPORT, which would otherwise share it silently.
@@ -227,34 +225,36 @@ def _bind_rest(args: argparse.Namespace) -> socket.socket:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((args.host, args.rest_api_port))
             address = probe.getsockname()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if spread:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # holds the port for the workers
-        sock.bind(address)
+        sock = _bound_socket(family, address, reuse_port=args.workers > 1 and sys.platform.startswith("linux"))
     except OSError as error:
-        sock.close()
         reason = "is in use (another server?)" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
         raise OSError(f"The REST port {args.host}:{args.rest_api_port} {reason}. Pick another with "
                       "--rest-api-port.") from None
-    sock.set_inheritable(True)  # `--workers` processes serve on it too (or on their own, above)
+    sock.set_inheritable(True)  # `--workers` processes serve on it too (or on their own, below)
+    return sock
+
+
+def _bound_socket(family: int, address, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to `address`; with `reuse_port`, a `_ReusePortSocket` with SO_REUSEPORT."""
+    sock = (_ReusePortSocket if reuse_port else socket.socket)(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
 class _ReusePortSocket(socket.socket):
-    """The supervisor's REST socket with `--workers` on Linux. It is never listened on: uvicorn
+    """A REST socket that SO_REUSEPORT shares. The supervisor's is never listened on: uvicorn
     pickles it into each worker process it starts (or restarts), and unpickling binds that
-    worker a socket of its own on the same address with SO_REUSEPORT."""
+    worker a socket of its own on the same address."""
 
     def __reduce__(self):
-        return _reuse_port, (self.family, self.getsockname())
-
-
-def _reuse_port(family: int, address) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    return sock
+        return _bound_socket, (self.family, self.getsockname(), True)
 
 
 def _protocol(args: argparse.Namespace):
